@@ -1,0 +1,127 @@
+// The one narrow interface every matrix product in rnnfast goes through.
+//
+// Row-major GEMM: C = alpha * op(A) * op(B) + beta * C, op(X) = X or Xᵀ.
+// The backend is chosen at compile time:
+//   RNNFAST_USE_CBLAS      defined: a CBLAS (OpenBLAS from scipy-openblas32 in the Python wheel; any CBLAS in C++).
+//   RNNFAST_CBLAS_PREFIX   the symbol prefix of that CBLAS (scipy-openblas32 exports `scipy_cblas_sgemm`).
+// Without RNNFAST_USE_CBLAS, Eigen's own product is the portable fallback.
+#pragma once
+
+#include <Eigen/Core>
+#include <cstddef>
+
+namespace rnnfast {
+
+using Index = std::ptrdiff_t;
+
+namespace linalg {
+
+enum class Op { none, transpose };
+
+#ifdef RNNFAST_USE_CBLAS
+#ifndef RNNFAST_CBLAS_PREFIX
+#define RNNFAST_CBLAS_PREFIX
+#endif
+#define RNNFAST_CONCAT_(a, b) a##b
+#define RNNFAST_CONCAT(a, b) RNNFAST_CONCAT_(a, b)
+#define RNNFAST_CBLAS(name) RNNFAST_CONCAT(RNNFAST_CBLAS_PREFIX, name)
+
+extern "C" {
+// CBLAS enum values (row major = 101, no-trans = 111, trans = 112) are fixed by the CBLAS standard.
+void RNNFAST_CBLAS(cblas_sgemm)(int order, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                                const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc);
+void RNNFAST_CBLAS(cblas_dgemm)(int order, int trans_a, int trans_b, int m, int n, int k, double alpha,
+                                const double* a, int lda, const double* b, int ldb, double beta, double* c,
+                                int ldc);
+}
+
+namespace detail {
+inline int cblas_op(Op op) { return op == Op::none ? 111 : 112; }
+inline void blas_gemm(Op ta, Op tb, int m, int n, int k, float alpha, const float* a, int lda, const float* b,
+                      int ldb, float beta, float* c, int ldc) {
+  RNNFAST_CBLAS(cblas_sgemm)(101, cblas_op(ta), cblas_op(tb), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+inline void blas_gemm(Op ta, Op tb, int m, int n, int k, double alpha, const double* a, int lda, const double* b,
+                      int ldb, double beta, double* c, int ldc) {
+  RNNFAST_CBLAS(cblas_dgemm)(101, cblas_op(ta), cblas_op(tb), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+}  // namespace detail
+#endif
+
+namespace detail {
+template <class T>
+using ConstStrided =
+    Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>>;
+template <class T>
+using Strided = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>>;
+
+template <class T, class A, class B>
+void eigen_accumulate(const A& a, const B& b, T alpha, T beta, Strided<T>& c) {
+  if (beta == T(0)) {
+    c.noalias() = alpha * (a * b);
+  } else {
+    if (beta != T(1)) c *= beta;
+    c.noalias() += alpha * (a * b);
+  }
+}
+
+template <class T>
+void eigen_gemm(Op ta, Op tb, Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b, Index ldb,
+                T beta, T* c, Index ldc) {
+  Strided<T> cm(c, m, n, Eigen::OuterStride<>(ldc));
+  ConstStrided<T> am(a, ta == Op::none ? m : k, ta == Op::none ? k : m, Eigen::OuterStride<>(lda));
+  ConstStrided<T> bm(b, tb == Op::none ? k : n, tb == Op::none ? n : k, Eigen::OuterStride<>(ldb));
+  if (ta == Op::none && tb == Op::none) eigen_accumulate(am, bm, alpha, beta, cm);
+  else if (ta == Op::none) eigen_accumulate(am, bm.transpose(), alpha, beta, cm);
+  else if (tb == Op::none) eigen_accumulate(am.transpose(), bm, alpha, beta, cm);
+  else eigen_accumulate(am.transpose(), bm.transpose(), alpha, beta, cm);
+}
+}  // namespace detail
+
+// C (m×n, leading dimension ldc) = alpha · op(A) · op(B) + beta · C, all row-major.
+// op(A) is m×k, op(B) is k×n. beta == 0 never reads C (C may hold garbage or NaN).
+template <class T>
+void gemm(Op ta, Op tb, Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b, Index ldb, T beta,
+          T* c, Index ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    detail::Strided<T> cm(c, m, n, Eigen::OuterStride<>(ldc));
+    if (beta == T(0)) cm.setZero();
+    else cm *= beta;
+    return;
+  }
+#ifdef RNNFAST_USE_CBLAS
+  detail::blas_gemm(ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a,
+                    static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+#else
+  detail::eigen_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#endif
+}
+
+// Threads used by the product backend (OpenBLAS runs its own pool; Eigen's fallback runs on the calling thread
+// unless built with OpenMP). rnnfast's own loops are single-threaded, so this is the one knob.
+#ifdef RNNFAST_OPENBLAS
+extern "C" {
+void RNNFAST_CBLAS(openblas_set_num_threads)(int n);
+int RNNFAST_CBLAS(openblas_get_num_threads)(void);
+}
+inline void set_num_threads(int n) { RNNFAST_CBLAS(openblas_set_num_threads)(n < 1 ? 1 : n); }
+inline int get_num_threads() { return RNNFAST_CBLAS(openblas_get_num_threads)(); }
+#else
+inline void set_num_threads(int n) { Eigen::setNbThreads(n < 1 ? 1 : n); }
+inline int get_num_threads() { return Eigen::nbThreads(); }
+#endif
+
+// Name of the active backend, for diagnostics and benchmarks.
+inline const char* gemm_backend() {
+#if defined(RNNFAST_OPENBLAS)
+  return "openblas";
+#elif defined(RNNFAST_USE_CBLAS)
+  return "cblas";
+#else
+  return "eigen";
+#endif
+}
+
+}  // namespace linalg
+}  // namespace rnnfast

@@ -1,0 +1,74 @@
+// A recurrent layer's engine chosen at run time: the cell type is dispatched once per call, then everything runs
+// in the cell's own template code.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <variant>
+
+#include "rnnfast/cells/gru.hpp"
+#include "rnnfast/cells/lstm.hpp"
+#include "rnnfast/cells/simple_rnn.hpp"
+#include "rnnfast/sequence.hpp"
+
+namespace rnnfast {
+
+enum class CellType { simple_rnn_tanh, simple_rnn_relu, lstm, gru, gru_reset_before };
+
+inline int gate_count(CellType type) {
+  switch (type) {
+    case CellType::simple_rnn_tanh:
+    case CellType::simple_rnn_relu: return 1;
+    case CellType::lstm: return 4;
+    default: return 3;
+  }
+}
+inline bool has_cell_state(CellType type) { return type == CellType::lstm; }
+// Number of bias entries: G·H, or 2 × 3H for a GRU with reset_after.
+inline Index bias_size(CellType type, Index units) {
+  return (type == CellType::gru ? 2 : 1) * gate_count(type) * units;
+}
+
+template <class T>
+class Recurrent {
+ public:
+  Recurrent(CellType type, Index input_size, Index units)
+      : type_(type), input_size_(input_size), units_(units), engine_(make(type, units)) {
+    if (input_size < 1 || units < 1) throw std::invalid_argument("rnnfast: input_size and units must be >= 1");
+  }
+
+  CellType type() const { return type_; }
+  Index input_size() const { return input_size_; }
+  Index units() const { return units_; }
+
+  void forward(const SequenceInput<T>& in, const SequenceOptions& opt, const CellWeights<T>& w,
+               const SequenceOutput<T>& out, Workspace<T>& ws, bool training) const {
+    std::visit([&](const auto& seq) { seq.forward(in, opt, w, out, ws, training); }, engine_);
+  }
+  void backward(Workspace<T>& ws, const CellWeights<T>& w, const SequenceGradIn<T>& gin,
+                const SequenceGradOut<T>& gout) const {
+    std::visit([&](const auto& seq) { seq.backward(ws, w, gin, gout); }, engine_);
+  }
+
+ private:
+  using Engine = std::variant<Sequence<T, SimpleRnnCell<T, Activation::tanh>>,
+                              Sequence<T, SimpleRnnCell<T, Activation::relu>>, Sequence<T, LstmCell<T>>,
+                              Sequence<T, GruCell<T>>>;
+
+  static Engine make(CellType type, Index units) {
+    switch (type) {
+      case CellType::simple_rnn_tanh: return Sequence<T, SimpleRnnCell<T, Activation::tanh>>(SimpleRnnCell<T, Activation::tanh>(units));
+      case CellType::simple_rnn_relu: return Sequence<T, SimpleRnnCell<T, Activation::relu>>(SimpleRnnCell<T, Activation::relu>(units));
+      case CellType::lstm: return Sequence<T, LstmCell<T>>(LstmCell<T>(units));
+      case CellType::gru: return Sequence<T, GruCell<T>>(GruCell<T>(units, true));
+      case CellType::gru_reset_before: return Sequence<T, GruCell<T>>(GruCell<T>(units, false));
+    }
+    throw std::invalid_argument("rnnfast: unknown cell type");
+  }
+
+  CellType type_;
+  Index input_size_, units_;
+  Engine engine_;
+};
+
+}  // namespace rnnfast

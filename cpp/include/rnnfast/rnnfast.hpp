@@ -1,0 +1,6 @@
+// rnnfast: recurrent networks on the CPU. Umbrella header of the C++ core.
+#pragma once
+
+#include "rnnfast/gemm.hpp"
+#include "rnnfast/recurrent.hpp"
+#include "rnnfast/sequence.hpp"

@@ -1,0 +1,340 @@
+// The sequence driver: forward over a whole sequence and backpropagation through time, for any cell.
+//
+// Forward:  XW = X·W for all T·B rows in one GEMM; then per step the cell's recurrent product(s) and one fused
+//           pass over the gates. Training keeps, per step and row, h_{t-1}, c_{t-1} and the cell's saved
+//           activations.
+// Backward: per step in reverse, the fused gate-gradient pass and dh_{t-1} = dA_t·Uᵀ; after the loop, dW, dU and
+//           dX as large GEMMs over all steps.
+//
+// Every whole-sequence array (X, XW, dA, the saved arrays) is a contiguous (T·B) × width matrix whose rows are
+// ordered like the input: row(t, b) = t·B + b (time-major) or b·T + t (batch-major). A step's B rows are then
+// equally spaced, which is all a GEMM needs, so neither layout is ever transposed. With per-sequence lengths or
+// go_backwards, X is first copied time-major in processing order with zero padding (one pass over X).
+#pragma once
+
+#include <climits>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "rnnfast/cells/common.hpp"
+
+namespace rnnfast {
+
+struct SequenceOptions {
+  bool time_major = false;        // x, y, dx, dy are (T, B, ·) instead of (B, T, ·)
+  bool go_backwards = false;      // each sequence runs from its last valid step; outputs in processing order
+  bool return_sequences = false;  // y holds every step's output, else only the final state is produced
+};
+
+template <class T>
+struct SequenceInput {
+  Index batch = 0, time = 0, input_size = 0;
+  const T* x = nullptr;                  // (B, T, D) or (T, B, D)
+  const std::int64_t* lengths = nullptr;  // B entries in [0, T]; nullptr = every sequence has T steps
+  const T* h0 = nullptr;                 // B × H; nullptr = zeros
+  const T* c0 = nullptr;                 // B × H (cells with a cell state); nullptr = zeros
+};
+
+template <class T>
+struct SequenceOutput {
+  T* y = nullptr;        // return_sequences: (B, T, H) or (T, B, H); else unused
+  T* h_final = nullptr;  // B × H: the state at each sequence's last valid step
+  T* c_final = nullptr;  // B × H (cells with a cell state)
+};
+
+template <class T>
+struct SequenceGradIn {
+  const T* dy = nullptr;      // like y (return_sequences) or B × H (the last output); nullptr = zeros
+  const T* dh_final = nullptr;  // B × H; nullptr = zeros
+  const T* dc_final = nullptr;  // B × H; nullptr = zeros
+};
+
+template <class T>
+struct SequenceGradOut {
+  T* dx = nullptr;   // like x; nullptr = not wanted
+  T* dh0 = nullptr;  // B × H
+  T* dc0 = nullptr;  // B × H (cells with a cell state)
+  CellGrads<T> weights;
+};
+
+// Buffers for one call, sized once at its start (they only grow, so a layer reusing its workspace allocates
+// nothing after the first call). After a training forward they hold what backward needs.
+template <class T>
+struct Workspace {
+  std::vector<T> x_packed;  // time-major, processing order, zero padded (lengths or go_backwards)
+  std::vector<T> seq;       // XW in forward, dA in backward
+  std::vector<T> saved;     // training: per step activations; inference: one step's
+  std::vector<T> h_prev, c_prev;  // training: the state entering every step; inference: two ping-pong blocks
+  std::vector<T> h_last, c_last;  // the final state, kept for backward
+  std::vector<T> dh, dh_next, dc, scratch, dx_packed;
+  std::vector<std::uint8_t> active;  // T × B: step t of sequence b runs
+  std::vector<std::int64_t> lengths;
+  Index batch = 0, time = 0, input_size = 0;
+  SequenceOptions options;
+  bool packed = false, has_lengths = false, trained = false;
+  const T* x = nullptr;  // the input the training forward used (caller keeps it alive until backward)
+};
+
+namespace detail {
+template <class V>
+void grow(V& v, Index n) {
+  if (static_cast<Index>(v.size()) < n) v.resize(static_cast<std::size_t>(n));
+}
+inline void check_gemm_dim(Index n, const char* what) {
+  if (n > INT_MAX) throw std::length_error(std::string("rnnfast: ") + what + " is too large for one product");
+}
+}  // namespace detail
+
+template <class T, class Cell>
+class Sequence {
+ public:
+  explicit Sequence(const Cell& cell) : cell_(cell) {}
+
+  void forward(const SequenceInput<T>& in, const SequenceOptions& opt, const CellWeights<T>& w,
+               const SequenceOutput<T>& out, Workspace<T>& ws, bool training) const {
+    const Index B = in.batch, T_ = in.time, D = in.input_size, H = cell_.units();
+    const Index G = Cell::gates * H, SW = cell_.saved_width();
+    detail::check_gemm_dim(B * T_, "batch * time");
+    ws.batch = B;
+    ws.time = T_;
+    ws.input_size = D;
+    ws.options = opt;
+    ws.has_lengths = in.lengths != nullptr;
+    ws.packed = ws.has_lengths || opt.go_backwards;
+    ws.trained = false;
+    const Index rows = B * T_;
+    set_activity(in, ws);
+
+    const T* x = in.x;
+    if (ws.packed) {
+      detail::grow(ws.x_packed, rows * D);
+      pack(in, opt, ws);
+      x = ws.x_packed.data();
+    }
+    const bool time_major = ws.packed || opt.time_major;
+    const Index ts = time_major ? B : 1, bs = time_major ? 1 : T_;  // row(t, b) = t·ts + b·bs
+
+    detail::grow(ws.seq, rows * std::max(G, cell_.da_width()));
+    linalg::gemm(linalg::Op::none, linalg::Op::none, rows, G, D, T(1), x, D, w.kernel, G, T(0), ws.seq.data(), G);
+
+    detail::grow(ws.h_last, B * H);
+    if (Cell::has_cell_state) detail::grow(ws.c_last, B * H);
+    // Where the state entering step t lives: training keeps all of them (row layout as X), inference two blocks.
+    T *h_base, *c_base = nullptr;
+    Index h_ld, h_step;
+    if (training) {
+      detail::grow(ws.h_prev, rows * H);
+      detail::grow(ws.saved, rows * SW);
+      if (Cell::has_cell_state) detail::grow(ws.c_prev, rows * H);
+      h_base = ws.h_prev.data();
+      h_ld = bs * H;
+      h_step = ts * H;
+    } else {
+      detail::grow(ws.h_prev, 2 * B * H);
+      detail::grow(ws.saved, B * SW);
+      if (Cell::has_cell_state) detail::grow(ws.c_prev, 2 * B * H);
+      h_base = ws.h_prev.data();
+      h_ld = H;
+      h_step = B * H;
+    }
+    if (Cell::has_cell_state) c_base = ws.c_prev.data();
+    auto state_block = [&](T* base, Index t) { return training ? base + t * h_step : base + (t % 2) * h_step; };
+    load_state(in.h0, T_ > 0 ? state_block(h_base, 0) : ws.h_last.data(), T_ > 0 ? h_ld : H, B, H);
+    if (Cell::has_cell_state)
+      load_state(in.c0, T_ > 0 ? state_block(c_base, 0) : ws.c_last.data(), T_ > 0 ? h_ld : H, B, H);
+
+    for (Index t = 0; t < T_; ++t) {
+      StepForward<T> s;
+      s.batch = B;
+      s.xw = ws.seq.data() + t * ts * G;
+      s.ld_xw = bs * G;
+      s.h_prev = state_block(h_base, t);
+      s.ld_h_prev = h_ld;
+      const bool last = t + 1 == T_;
+      s.h = last ? ws.h_last.data() : state_block(h_base, t + 1);
+      s.ld_h = last ? H : h_ld;
+      if (Cell::has_cell_state) {
+        s.c_prev = state_block(c_base, t);
+        s.ld_c_prev = h_ld;
+        s.c = last ? ws.c_last.data() : state_block(c_base, t + 1);
+        s.ld_c = last ? H : h_ld;
+      }
+      s.saved = training ? ws.saved.data() + t * ts * SW : ws.saved.data();
+      s.ld_saved = training ? bs * SW : SW;
+      s.active = step_activity(ws, t);
+      cell_.forward_step(s, w);
+      if (opt.return_sequences) write_outputs(s, ws, t, out.y);
+    }
+    std::copy(ws.h_last.begin(), ws.h_last.begin() + B * H, out.h_final);
+    if (Cell::has_cell_state && out.c_final != nullptr)
+      std::copy(ws.c_last.begin(), ws.c_last.begin() + B * H, out.c_final);
+    if (training) {
+      ws.x = x;
+      ws.trained = true;
+    }
+  }
+
+  // Gradients of the last training forward held in ws. Weight gradients are overwritten, not accumulated.
+  void backward(Workspace<T>& ws, const CellWeights<T>& w, const SequenceGradIn<T>& gin,
+                const SequenceGradOut<T>& gout) const {
+    if (!ws.trained) throw std::logic_error("rnnfast: backward needs a forward pass with training=true first");
+    const Index B = ws.batch, T_ = ws.time, D = ws.input_size, H = cell_.units();
+    const Index G = Cell::gates * H, SW = cell_.saved_width(), DW = cell_.da_width();
+    const bool time_major = ws.packed || ws.options.time_major;
+    const Index ts = time_major ? B : 1, bs = time_major ? 1 : T_, rows = B * T_;
+    (void)G;
+
+    detail::grow(ws.dh, B * H);
+    detail::grow(ws.dh_next, B * H);
+    detail::grow(ws.dc, B * H);
+    detail::grow(ws.scratch, B * std::max<Index>(cell_.scratch_width(), 1));
+    T* dh = ws.dh.data();
+    T* dh_prev = ws.dh_next.data();
+    load_state(gin.dh_final, dh, H, B, H);
+    if (!ws.options.return_sequences && gin.dy != nullptr)
+      for (Index i = 0; i < B * H; ++i) dh[i] += gin.dy[i];
+    if (Cell::has_cell_state) load_state(gin.dc_final, ws.dc.data(), H, B, H);
+    std::fill(gout.weights.bias, gout.weights.bias + cell_.bias_size(), T(0));
+
+    for (Index t = T_ - 1; t >= 0; --t) {
+      StepBackward<T> s;
+      s.batch = B;
+      s.active = step_activity(ws, t);
+      if (ws.options.return_sequences && gin.dy != nullptr) add_output_gradient(gin.dy, ws, t, s.active, dh);
+      s.saved = ws.saved.data() + t * ts * SW;
+      s.ld_saved = bs * SW;
+      s.h_prev = ws.h_prev.data() + t * ts * H;
+      s.ld_h_prev = bs * H;
+      if (Cell::has_cell_state) {
+        s.c_prev = ws.c_prev.data() + t * ts * H;
+        s.ld_c_prev = bs * H;
+        const bool last = t + 1 == T_;
+        s.c = last ? ws.c_last.data() : ws.c_prev.data() + (t + 1) * ts * H;
+        s.ld_c = last ? H : bs * H;
+      }
+      s.dh = dh;
+      s.dc = ws.dc.data();
+      s.dh_prev = dh_prev;
+      s.da = ws.seq.data() + t * ts * DW;
+      s.ld_da = bs * DW;
+      s.scratch = ws.scratch.data();
+      cell_.backward_step(s, w, gout.weights.bias);
+      std::swap(dh, dh_prev);
+    }
+    if (gout.dh0 != nullptr) std::copy(dh, dh + B * H, gout.dh0);
+    if (Cell::has_cell_state && gout.dc0 != nullptr) std::copy(ws.dc.begin(), ws.dc.begin() + B * H, gout.dc0);
+
+    SequenceMatrices<T> m;
+    m.rows = rows;
+    m.x = ws.x;
+    m.h_prev = ws.h_prev.data();
+    m.saved = ws.saved.data();
+    m.da = ws.seq.data();
+    if (gout.dx != nullptr) {
+      if (ws.packed) {
+        detail::grow(ws.dx_packed, rows * D);
+        m.dx = ws.dx_packed.data();
+      } else {
+        m.dx = gout.dx;
+      }
+    }
+    if (rows == 0) {
+      std::fill(gout.weights.kernel, gout.weights.kernel + D * G, T(0));
+      std::fill(gout.weights.recurrent_kernel, gout.weights.recurrent_kernel + H * G, T(0));
+    } else {
+      cell_.weight_grads(m, D, w, gout.weights);
+    }
+    if (gout.dx != nullptr && ws.packed) unpack(ws, gout.dx);
+  }
+
+ private:
+  static void load_state(const T* from, T* to, Index ld, Index B, Index H) {
+    for (Index r = 0; r < B; ++r) {
+      if (from != nullptr) std::copy(from + r * H, from + (r + 1) * H, to + r * ld);
+      else std::fill(to + r * ld, to + r * ld + H, T(0));
+    }
+  }
+
+  static void set_activity(const SequenceInput<T>& in, Workspace<T>& ws) {
+    const Index B = in.batch, T_ = in.time;
+    if (in.lengths == nullptr) return;
+    ws.lengths.assign(in.lengths, in.lengths + B);
+    detail::grow(ws.active, T_ * B);
+    for (Index t = 0; t < T_; ++t)
+      for (Index b = 0; b < B; ++b) ws.active[t * B + b] = t < in.lengths[b] ? 1 : 0;
+  }
+
+  // nullptr when every row runs at step t (the common, fast case).
+  static const std::uint8_t* step_activity(const Workspace<T>& ws, Index t) {
+    if (!ws.has_lengths) return nullptr;
+    for (Index b = 0; b < ws.batch; ++b)
+      if (t >= ws.lengths[b]) return ws.active.data() + t * ws.batch;
+    return nullptr;
+  }
+
+  static Index length_of(const Workspace<T>& ws, Index b) { return ws.has_lengths ? ws.lengths[b] : ws.time; }
+
+  // Input element (t, b) of a user array in its layout.
+  static Index user_row(const SequenceOptions& opt, Index B, Index T_, Index t, Index b) {
+    return opt.time_major ? t * B + b : b * T_ + t;
+  }
+
+  // Processing step s of sequence b reads input step s, or len-1-s with go_backwards.
+  static Index source_step(const Workspace<T>& ws, Index b, Index s) {
+    return ws.options.go_backwards ? length_of(ws, b) - 1 - s : s;
+  }
+
+  void pack(const SequenceInput<T>& in, const SequenceOptions& opt, Workspace<T>& ws) const {
+    const Index B = in.batch, T_ = in.time, D = in.input_size;
+    for (Index s = 0; s < T_; ++s)
+      for (Index b = 0; b < B; ++b) {
+        T* to = ws.x_packed.data() + (s * B + b) * D;
+        if (s < length_of(ws, b)) {
+          const T* from = in.x + user_row(opt, B, T_, source_step(ws, b, s), b) * D;
+          std::copy(from, from + D, to);
+        } else {
+          std::fill(to, to + D, T(0));
+        }
+      }
+  }
+
+  void unpack(const Workspace<T>& ws, T* dx) const {
+    const Index B = ws.batch, T_ = ws.time, D = ws.input_size;
+    for (Index b = 0; b < B; ++b) {
+      const Index len = length_of(ws, b);
+      for (Index t = 0; t < T_; ++t) {
+        T* to = dx + user_row(ws.options, B, T_, t, b) * D;
+        if (t < len) {
+          const Index s = ws.options.go_backwards ? len - 1 - t : t;
+          const T* from = ws.dx_packed.data() + (s * B + b) * D;
+          std::copy(from, from + D, to);
+        } else {
+          std::fill(to, to + D, T(0));
+        }
+      }
+    }
+  }
+
+  void write_outputs(const StepForward<T>& s, const Workspace<T>& ws, Index t, T* y) const {
+    const Index H = cell_.units();
+    for (Index b = 0; b < s.batch; ++b) {
+      T* to = y + user_row(ws.options, ws.batch, ws.time, t, b) * H;
+      if (detail::row_active(s.active, b)) std::copy(s.h + b * s.ld_h, s.h + b * s.ld_h + H, to);
+      else std::fill(to, to + H, T(0));
+    }
+  }
+
+  void add_output_gradient(const T* dy, const Workspace<T>& ws, Index t, const std::uint8_t* active, T* dh) const {
+    const Index H = cell_.units();
+    for (Index b = 0; b < ws.batch; ++b) {
+      if (!detail::row_active(active, b)) continue;
+      detail::add_row(dh + b * H, dy + user_row(ws.options, ws.batch, ws.time, t, b) * H, H);
+    }
+  }
+
+  Cell cell_;
+};
+
+}  // namespace rnnfast

@@ -1,0 +1,389 @@
+"""The recurrent layers: SimpleRNN, LSTM and GRU with Keras' vocabulary and weight layouts.
+
+The arithmetic runs in the C++ engine (``rnnfast._core``) with the GIL released; this module owns argument
+handling, weights, the stateful carry and the bookkeeping between a training call and ``backward``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Union
+
+import numpy as np
+
+from . import _core
+from ._initializers import glorot_uniform, orthogonal
+from ._validation import (
+    as_float_array,
+    as_lengths,
+    check_choice,
+    check_dtype,
+    check_int,
+    check_rate,
+    check_shape,
+)
+
+Output = Union[np.ndarray, list]
+
+
+class _Recurrent:
+    """What SimpleRNN, LSTM and GRU share. Subclasses set the cell and the weight shapes."""
+
+    _gates: int = 1
+    _state_count: int = 1
+
+    def __init__(
+        self,
+        units: int,
+        *,
+        input_size: int | None = None,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        time_major: bool = False,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        seed: int | None = None,
+        dtype: Any = "float32",
+    ) -> None:
+        self.units = check_int(units, "units", 1)
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
+        self.time_major = bool(time_major)
+        self.dropout = check_rate(dropout, "dropout")
+        self.recurrent_dropout = check_rate(recurrent_dropout, "recurrent_dropout")
+        if seed is not None:
+            check_int(seed, "seed", 0)
+        self.seed = seed
+        self.dtype = check_dtype(dtype)
+        self.input_size: int | None = None
+        self._weights: dict[str, np.ndarray] = {}
+        self._engine: Any = None
+        self._states: list[np.ndarray] | None = None
+        self._last: dict[str, Any] | None = None
+        if input_size is not None:
+            self.build(check_int(input_size, "input_size", 1))  # type: ignore[arg-type]
+
+    # ---- what subclasses define -------------------------------------------------------------------------------
+    def _cell_name(self) -> str:
+        raise NotImplementedError
+
+    def _bias_shape(self) -> tuple[int, ...]:
+        return (self._gates * self.units,)
+
+    def _initial_bias(self) -> np.ndarray:
+        return np.zeros(self._bias_shape())
+
+    # ---- weights ----------------------------------------------------------------------------------------------
+    @property
+    def built(self) -> bool:
+        return self.input_size is not None
+
+    def _weight_shapes(self, input_size: int) -> dict[str, tuple[int, ...]]:
+        g = self._gates * self.units
+        return {"kernel": (input_size, g), "recurrent_kernel": (self.units, g), "bias": self._bias_shape()}
+
+    def build(self, input_size: int) -> None:
+        """Create the weights for `input_size` input features (Keras' default initialisation)."""
+        input_size = check_int(input_size, "input_size", 1)  # type: ignore[assignment]
+        rng = np.random.default_rng(self.seed)
+        shapes = self._weight_shapes(input_size)
+        weights = {
+            "kernel": glorot_uniform(rng, shapes["kernel"]),  # type: ignore[arg-type]
+            "recurrent_kernel": orthogonal(rng, shapes["recurrent_kernel"]),  # type: ignore[arg-type]
+            "bias": self._initial_bias(),
+        }
+        self._install(input_size, weights)
+
+    def _install(self, input_size: int, weights: Mapping[str, np.ndarray]) -> None:
+        self._weights = {k: np.ascontiguousarray(v, dtype=self.dtype) for k, v in weights.items()}
+        if self.input_size != input_size or self._engine is None:
+            engine_type = _core.Engine32 if self.dtype == np.float32 else _core.Engine64
+            self._engine = engine_type(self._cell_name(), input_size, self.units)
+            self.input_size = input_size
+        self._last = None
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """Copies of the weights in Keras layout and gate order ({} before the layer is built)."""
+        return {k: v.copy() for k, v in self._weights.items()}
+
+    def set_weights(self, weights: Mapping[str, Any]) -> None:
+        """Replace all weights; `weights` has exactly the keys and shapes of get_weights().
+
+        An unbuilt layer takes its input size from ``weights["kernel"].shape[0]``.
+        """
+        if not isinstance(weights, Mapping):
+            raise TypeError(f"set_weights expects a dict of arrays, got {type(weights).__name__}")
+        input_size = self.input_size
+        if input_size is None:
+            if "kernel" not in weights:
+                raise ValueError("set_weights needs a 'kernel' entry to build the layer")
+            kernel = np.asarray(weights["kernel"])
+            if kernel.ndim != 2:
+                raise ValueError(f"kernel must be 2-D (input_size, {self._gates * self.units}), got {kernel.shape}")
+            input_size = check_int(int(kernel.shape[0]), "kernel.shape[0]", 1)
+        shapes = self._weight_shapes(input_size)  # type: ignore[arg-type]
+        missing = sorted(set(shapes) - set(weights))
+        unknown = sorted(set(weights) - set(shapes))
+        if missing or unknown:
+            raise ValueError(
+                f"set_weights expects exactly the keys {sorted(shapes)}; missing {missing}, unexpected {unknown}"
+            )
+        converted = {}
+        for name, shape in shapes.items():
+            arr = as_float_array(weights[name], name, self.dtype)
+            check_shape(arr, shape, name)
+            converted[name] = arr.copy()
+        self._install(input_size, converted)  # type: ignore[arg-type]
+
+    # ---- state ------------------------------------------------------------------------------------------------
+    @property
+    def states(self) -> list[np.ndarray] | None:
+        """The carried states of a stateful layer (None before its first call or after reset_states())."""
+        return None if self._states is None else [s.copy() for s in self._states]
+
+    def reset_states(self) -> None:
+        """Zero the carried states of a stateful layer: the next call starts from zeros."""
+        self._states = None
+
+    # ---- call -------------------------------------------------------------------------------------------------
+    def __call__(
+        self,
+        x: Any,
+        initial_state: Any = None,
+        lengths: Any = None,
+        training: bool = False,
+    ) -> Output:
+        """Run the layer over a batch of sequences.
+
+        x: (batch, time, features), or (time, batch, features) when time_major.
+        initial_state: list of (batch, units) arrays, [h] or [h, c] for LSTM; None = zeros (or the carried
+            state of a stateful layer).
+        lengths: (batch,) integers in [0, time]; steps past a sequence's length output zeros and keep its state.
+        training: keep what backward() needs (and apply dropout, when the layer has any).
+        """
+        x = as_float_array(x, "x", self.dtype)
+        layout = "(time, batch, features)" if self.time_major else "(batch, time, features)"
+        if x.ndim != 3:
+            raise ValueError(f"x must be 3-D {layout}, got shape {x.shape}")
+        if not self.built:
+            if x.shape[2] < 1:
+                raise ValueError(f"x must have at least one feature, got shape {x.shape}")
+            self.build(x.shape[2])
+        if x.shape[2] != self.input_size:
+            raise ValueError(f"x must have {self.input_size} features (the layer's input_size), got shape {x.shape}")
+        batch, time = (x.shape[1], x.shape[0]) if self.time_major else (x.shape[0], x.shape[1])
+        states = self._check_initial_state(initial_state, batch)
+        lengths_arr = None if lengths is None else as_lengths(lengths, batch, time)
+        if training and (self.dropout > 0.0 or self.recurrent_dropout > 0.0):
+            raise NotImplementedError("dropout and recurrent_dropout in training are not available yet")
+
+        w = self._weights
+        y, h, c = self._engine.forward(
+            x,
+            w["kernel"],
+            w["recurrent_kernel"],
+            w["bias"],
+            states[0] if states else None,
+            states[1] if states and len(states) > 1 else None,
+            lengths_arr,
+            self.time_major,
+            self.go_backwards,
+            self.return_sequences,
+            bool(training),
+        )
+        final = [h] if c is None else [h, c]
+        if self.stateful:
+            self._states = [s.copy() for s in final]
+        if training:
+            self._last = {"weights": dict(w), "batch": batch, "time": time}
+        out = y if self.return_sequences else h
+        if not self.return_state:
+            return out
+        return [out if self.return_sequences else out.copy(), *final]
+
+    def _check_initial_state(self, initial_state: Any, batch: int) -> list[np.ndarray] | None:
+        n = self._state_count
+        if initial_state is None:
+            if self.stateful and self._states is not None:
+                if self._states[0].shape[0] != batch:
+                    raise ValueError(
+                        f"stateful layer carries states for batch {self._states[0].shape[0]}, got a batch of "
+                        f"{batch}; call reset_states() first"
+                    )
+                return self._states
+            return None
+        if isinstance(initial_state, np.ndarray) and n == 1:
+            initial_state = [initial_state]
+        if not isinstance(initial_state, Sequence) or isinstance(initial_state, (str, bytes)):
+            raise TypeError(f"initial_state must be a list of {n} array(s), got {type(initial_state).__name__}")
+        if len(initial_state) != n:
+            raise ValueError(f"initial_state must hold {n} array(s) {self._state_names()}, got {len(initial_state)}")
+        states = []
+        for name, s in zip(self._state_names(), initial_state):
+            arr = as_float_array(s, f"initial_state ({name})", self.dtype)
+            check_shape(arr, (batch, self.units), f"initial_state ({name})", "(batch, units)")
+            states.append(arr)
+        return states
+
+    def _state_names(self) -> list[str]:
+        return ["h", "c"][: self._state_count]
+
+    # ---- backward ---------------------------------------------------------------------------------------------
+    def backward(self, d_out: Any) -> dict[str, Any]:
+        """Gradients of a scalar loss, given `d_out` = dLoss/d(output of the last training=True call).
+
+        d_out has the structure of that output: one array, or with return_state a list [d_out, d_h(, d_c)]
+        whose entries may be None (zeros). Returns {"x", "initial_state", and every name of get_weights()}.
+        """
+        if self._last is None:
+            raise ValueError("backward() needs a preceding call with training=True (and no set_weights since)")
+        batch, time = self._last["batch"], self._last["time"]
+        if self.return_sequences:
+            out_shape = (time, batch, self.units) if self.time_major else (batch, time, self.units)
+        else:
+            out_shape = (batch, self.units)
+        names = ["d_out", *(f"d_{s}" for s in self._state_names())]
+        if self.return_state:
+            if not isinstance(d_out, Sequence) or isinstance(d_out, (str, bytes)) or len(d_out) != len(names):
+                raise TypeError(f"d_out must be a list {names} (the layer returns its states), got {type(d_out).__name__}")
+            parts = list(d_out)
+        else:
+            parts = [d_out]
+        parts += [None] * (len(names) - len(parts))
+        checked: list[np.ndarray | None] = []
+        for name, part, shape in zip(names, parts, [out_shape] + [(batch, self.units)] * self._state_count):
+            if part is None:
+                checked.append(None)
+                continue
+            arr = as_float_array(part, name, self.dtype)
+            check_shape(arr, shape, name)
+            checked.append(arr)
+        w = self._last["weights"]
+        dx, dh0, dc0, dk, drk, db = self._engine.backward(
+            w["kernel"], w["recurrent_kernel"], w["bias"], checked[0], checked[1],
+            checked[2] if len(checked) > 2 else None, True,
+        )
+        return {
+            "x": dx,
+            "initial_state": [dh0] if dc0 is None else [dh0, dc0],
+            "kernel": dk,
+            "recurrent_kernel": drk,
+            "bias": db,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(units={self.units}, input_size={self.input_size}, "
+            f"return_sequences={self.return_sequences}, return_state={self.return_state}, dtype='{self.dtype}')"
+        )
+
+
+def _unavailable(feature: str) -> NotImplementedError:
+    return NotImplementedError(f"{feature} is not available yet in this version of rnnfast")
+
+
+class SimpleRNN(_Recurrent):
+    """Fully connected recurrent layer: h_t = act(x_t·W + h_{t-1}·U + b).
+
+    Weights: kernel (input_size, units), recurrent_kernel (units, units), bias (units,).
+    """
+
+    _gates = 1
+    _state_count = 1
+
+    def __init__(
+        self,
+        units: int,
+        activation: str = "tanh",
+        layer_norm: bool = False,
+        layer_norm_epsilon: float = 1e-3,
+        **common: Any,
+    ) -> None:
+        self.activation = check_choice(activation, "activation", ("tanh", "relu"))
+        self.layer_norm = bool(layer_norm)
+        self.layer_norm_epsilon = float(layer_norm_epsilon)
+        if self.layer_norm:
+            raise _unavailable("layer_norm=True")
+        super().__init__(units, **common)
+
+    def _cell_name(self) -> str:
+        return f"simple_rnn_{self.activation}"
+
+
+class LSTM(_Recurrent):
+    """Long short-term memory layer, Keras gate order i, f, c (candidate), o.
+
+    i, f, o = σ(x·W + h·U + b) parts; c̃ = tanh(...); c_t = f⊙c_{t-1} + i⊙c̃; h_t = o⊙tanh(c_t).
+    Weights: kernel (input_size, 4·units), recurrent_kernel (units, 4·units), bias (4·units,).
+    States: [h, c].
+    """
+
+    _gates = 4
+    _state_count = 2
+
+    def __init__(
+        self,
+        units: int,
+        peephole: bool = False,
+        layer_norm: bool = False,
+        layer_norm_epsilon: float = 1e-3,
+        unit_forget_bias: bool = True,
+        **common: Any,
+    ) -> None:
+        self.peephole = bool(peephole)
+        self.layer_norm = bool(layer_norm)
+        self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.unit_forget_bias = bool(unit_forget_bias)
+        if self.peephole:
+            raise _unavailable("peephole=True")
+        if self.layer_norm:
+            raise _unavailable("layer_norm=True")
+        super().__init__(units, **common)
+
+    def _cell_name(self) -> str:
+        return "lstm"
+
+    def _initial_bias(self) -> np.ndarray:
+        bias = np.zeros(self._bias_shape())
+        if self.unit_forget_bias:
+            bias[self.units : 2 * self.units] = 1.0
+        return bias
+
+
+class GRU(_Recurrent):
+    """Gated recurrent unit, Keras gate order z (update), r (reset), h (candidate).
+
+    reset_after=True (default; the cuDNN/PyTorch form): h̃ = tanh(x·W_h + b_in,h + r⊙(h·U_h + b_rec,h)), bias
+    (2, 3·units) = [input bias; recurrent bias]. reset_after=False: h̃ = tanh(x·W_h + (r⊙h)·U_h + b_h), bias
+    (3·units,). Always h_t = z⊙h_{t-1} + (1−z)⊙h̃.
+    """
+
+    _gates = 3
+    _state_count = 1
+
+    def __init__(
+        self,
+        units: int,
+        reset_after: bool = True,
+        layer_norm: bool = False,
+        layer_norm_epsilon: float = 1e-3,
+        **common: Any,
+    ) -> None:
+        self.reset_after = bool(reset_after)
+        self.layer_norm = bool(layer_norm)
+        self.layer_norm_epsilon = float(layer_norm_epsilon)
+        if self.layer_norm and not self.reset_after:
+            raise ValueError("layer_norm=True needs reset_after=True")
+        if self.layer_norm:
+            raise _unavailable("layer_norm=True")
+        super().__init__(units, **common)
+
+    def _cell_name(self) -> str:
+        return "gru" if self.reset_after else "gru_reset_before"
+
+    def _bias_shape(self) -> tuple[int, ...]:
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)

@@ -1,0 +1,7 @@
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace rnnfast::python {
+void register_engine(pybind11::module_& m);
+}

@@ -1,0 +1,214 @@
+// Binds rnnfast::Recurrent<T> as _core.Engine32 / _core.Engine64: NumPy arrays in, NumPy arrays out, the GIL
+// released around compute. The Python layer validates arguments with user-facing messages; the checks here only
+// guarantee that no call can reach the engine with inconsistent sizes.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <mutex>
+#include <optional>
+#include <string>
+#include <tuple>
+
+#include "register.hpp"
+#include "rnnfast/rnnfast.hpp"
+
+namespace py = pybind11;
+
+namespace rnnfast::python {
+namespace {
+
+template <class T>
+using Array = py::array_t<T, py::array::c_style | py::array::forcecast>;
+using Lengths = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
+
+CellType parse_cell(const std::string& name) {
+  if (name == "simple_rnn_tanh") return CellType::simple_rnn_tanh;
+  if (name == "simple_rnn_relu") return CellType::simple_rnn_relu;
+  if (name == "lstm") return CellType::lstm;
+  if (name == "gru") return CellType::gru;
+  if (name == "gru_reset_before") return CellType::gru_reset_before;
+  throw py::value_error("unknown cell type '" + name + "'");
+}
+
+void require(bool ok, const std::string& what) {
+  if (!ok) throw py::value_error("rnnfast._core: " + what);
+}
+
+template <class T>
+void require_shape(const Array<T>& a, std::initializer_list<py::ssize_t> shape, const char* name) {
+  bool ok = a.ndim() == static_cast<py::ssize_t>(shape.size());
+  py::ssize_t i = 0;
+  for (auto n : shape) ok = ok && a.shape(i++) == n;
+  require(ok, std::string(name) + " has the wrong shape");
+}
+
+template <class T>
+const T* data_or_null(const std::optional<Array<T>>& a) {
+  return a ? a->data() : nullptr;
+}
+
+template <class T>
+class Engine {
+ public:
+  Engine(const std::string& cell, Index input_size, Index units) : rnn_(parse_cell(cell), input_size, units) {}
+
+  py::tuple forward(const Array<T>& x, const Array<T>& kernel, const Array<T>& recurrent_kernel,
+                    const Array<T>& bias, const std::optional<Array<T>>& h0, const std::optional<Array<T>>& c0,
+                    const std::optional<Lengths>& lengths, bool time_major, bool go_backwards,
+                    bool return_sequences, bool training) {
+    require(x.ndim() == 3, "x must be 3-D");
+    const Index H = rnn_.units(), D = rnn_.input_size();
+    const Index B = time_major ? x.shape(1) : x.shape(0), T_ = time_major ? x.shape(0) : x.shape(1);
+    require(x.shape(2) == D, "x has the wrong feature size");
+    const CellWeights<T> w = check_weights(kernel, recurrent_kernel, bias);
+    if (h0) require_shape(*h0, {B, H}, "h0");
+    if (c0) require_shape(*c0, {B, H}, "c0");
+    if (lengths) {
+      require(lengths->ndim() == 1 && lengths->shape(0) == B, "lengths must have one entry per sequence");
+      for (Index b = 0; b < B; ++b) require(lengths->data()[b] >= 0 && lengths->data()[b] <= T_, "lengths out of range");
+    }
+
+    SequenceInput<T> in;
+    in.batch = B;
+    in.time = T_;
+    in.input_size = D;
+    in.x = x.data();
+    in.lengths = lengths ? lengths->data() : nullptr;
+    in.h0 = data_or_null(h0);
+    in.c0 = data_or_null(c0);
+    SequenceOptions opt;
+    opt.time_major = time_major;
+    opt.go_backwards = go_backwards;
+    opt.return_sequences = return_sequences;
+
+    std::optional<Array<T>> y;
+    if (return_sequences)
+      y = time_major ? Array<T>({T_, B, H}) : Array<T>({B, T_, H});
+    Array<T> h({B, H});
+    std::optional<Array<T>> c;
+    if (has_cell_state(rnn_.type())) c = Array<T>({B, H});
+    SequenceOutput<T> out;
+    out.y = y ? y->mutable_data() : nullptr;
+    out.h_final = h.mutable_data();
+    out.c_final = c ? c->mutable_data() : nullptr;
+
+    if (training) {
+      auto lock = lock_training();
+      {
+        py::gil_scoped_release release;
+        rnn_.forward(in, opt, w, out, train_ws_, true);
+      }
+      train_x_ = x;  // the workspace points into x until the next training call
+    } else {
+      std::unique_lock<std::mutex> lock(infer_mutex_, std::try_to_lock);
+      py::gil_scoped_release release;
+      if (lock.owns_lock()) {
+        rnn_.forward(in, opt, w, out, infer_ws_, false);
+      } else {  // another thread runs this layer: use a private workspace
+        Workspace<T> ws;
+        rnn_.forward(in, opt, w, out, ws, false);
+      }
+    }
+    py::object y_obj = y ? py::object(*y) : py::object(py::none());
+    py::object c_obj = c ? py::object(*c) : py::object(py::none());
+    return py::make_tuple(y_obj, h, c_obj);
+  }
+
+  py::tuple backward(const Array<T>& kernel, const Array<T>& recurrent_kernel, const Array<T>& bias,
+                     const std::optional<Array<T>>& dy, const std::optional<Array<T>>& dh,
+                     const std::optional<Array<T>>& dc, bool want_dx) {
+    auto lock = lock_training();
+    require(train_ws_.trained, "backward needs a forward pass with training=True first");
+    const CellWeights<T> w = check_weights(kernel, recurrent_kernel, bias);
+    const Index H = rnn_.units(), D = rnn_.input_size(), B = train_ws_.batch, T_ = train_ws_.time;
+    const bool tm = train_ws_.options.time_major;
+    if (dy) {
+      if (train_ws_.options.return_sequences) require_shape(*dy, {tm ? T_ : B, tm ? B : T_, H}, "dy");
+      else require_shape(*dy, {B, H}, "dy");
+    }
+    if (dh) require_shape(*dh, {B, H}, "dh");
+    if (dc) require_shape(*dc, {B, H}, "dc");
+
+    std::optional<Array<T>> dx;
+    if (want_dx) dx = tm ? Array<T>({T_, B, D}) : Array<T>({B, T_, D});
+    Array<T> dh0({B, H});
+    std::optional<Array<T>> dc0;
+    if (has_cell_state(rnn_.type())) dc0 = Array<T>({B, H});
+    Array<T> dkernel(kernel.request().shape), drec(recurrent_kernel.request().shape), dbias(bias.request().shape);
+
+    SequenceGradIn<T> gin;
+    gin.dy = data_or_null(dy);
+    gin.dh_final = data_or_null(dh);
+    gin.dc_final = data_or_null(dc);
+    SequenceGradOut<T> gout;
+    gout.dx = dx ? dx->mutable_data() : nullptr;
+    gout.dh0 = dh0.mutable_data();
+    gout.dc0 = dc0 ? dc0->mutable_data() : nullptr;
+    gout.weights.kernel = dkernel.mutable_data();
+    gout.weights.recurrent_kernel = drec.mutable_data();
+    gout.weights.bias = dbias.mutable_data();
+    {
+      py::gil_scoped_release release;
+      rnn_.backward(train_ws_, w, gin, gout);
+    }
+    py::object dx_obj = dx ? py::object(*dx) : py::object(py::none());
+    py::object dc_obj = dc0 ? py::object(*dc0) : py::object(py::none());
+    return py::make_tuple(dx_obj, dh0, dc_obj, dkernel, drec, dbias);
+  }
+
+  Index input_size() const { return rnn_.input_size(); }
+  Index units() const { return rnn_.units(); }
+
+ private:
+  // The training workspace is the layer's cache for backward: one thread at a time. The mutex is only ever
+  // waited for without the GIL, so a thread holding it can always take the GIL back.
+  std::unique_lock<std::mutex> lock_training() {
+    std::unique_lock<std::mutex> lock(train_mutex_, std::defer_lock);
+    py::gil_scoped_release release;
+    lock.lock();
+    return lock;
+  }
+
+  CellWeights<T> check_weights(const Array<T>& kernel, const Array<T>& recurrent_kernel, const Array<T>& bias) const {
+    const Index H = rnn_.units(), D = rnn_.input_size(), G = gate_count(rnn_.type()) * H;
+    require_shape(kernel, {D, G}, "kernel");
+    require_shape(recurrent_kernel, {H, G}, "recurrent_kernel");
+    require(bias.size() == bias_size(rnn_.type(), H), "bias has the wrong size");
+    CellWeights<T> w;
+    w.kernel = kernel.data();
+    w.recurrent_kernel = recurrent_kernel.data();
+    w.bias = bias.data();
+    return w;
+  }
+
+  Recurrent<T> rnn_;
+  Workspace<T> train_ws_, infer_ws_;
+  std::mutex train_mutex_, infer_mutex_;
+  py::object train_x_;
+};
+
+template <class T>
+void register_engine_type(py::module_& m, const char* name) {
+  py::class_<Engine<T>>(m, name)
+      .def(py::init<const std::string&, Index, Index>(), py::arg("cell"), py::arg("input_size"), py::arg("units"))
+      .def("forward", &Engine<T>::forward, py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"),
+           py::arg("bias"), py::arg("h0"), py::arg("c0"), py::arg("lengths"), py::arg("time_major"),
+           py::arg("go_backwards"), py::arg("return_sequences"), py::arg("training"))
+      .def("backward", &Engine<T>::backward, py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias"),
+           py::arg("dy"), py::arg("dh"), py::arg("dc"), py::arg("want_dx"))
+      .def_property_readonly("input_size", &Engine<T>::input_size)
+      .def_property_readonly("units", &Engine<T>::units);
+}
+
+}  // namespace
+
+void register_engine(py::module_& m) {
+  register_engine_type<float>(m, "Engine32");
+  register_engine_type<double>(m, "Engine64");
+  m.def("set_num_threads", &linalg::set_num_threads, py::arg("n"));
+  m.def("get_num_threads", &linalg::get_num_threads);
+  m.def("gemm_backend", &linalg::gemm_backend);
+}
+
+}  // namespace rnnfast::python
