@@ -33,6 +33,10 @@ void RNNFAST_CBLAS(cblas_sgemm)(int order, int trans_a, int trans_b, int m, int 
 void RNNFAST_CBLAS(cblas_dgemm)(int order, int trans_a, int trans_b, int m, int n, int k, double alpha,
                                 const double* a, int lda, const double* b, int ldb, double beta, double* c,
                                 int ldc);
+void RNNFAST_CBLAS(cblas_sgemv)(int order, int trans, int m, int n, float alpha, const float* a, int lda,
+                                const float* x, int incx, float beta, float* y, int incy);
+void RNNFAST_CBLAS(cblas_dgemv)(int order, int trans, int m, int n, double alpha, const double* a, int lda,
+                                const double* x, int incx, double beta, double* y, int incy);
 }
 
 namespace detail {
@@ -44,6 +48,14 @@ inline void blas_gemm(Op ta, Op tb, int m, int n, int k, float alpha, const floa
 inline void blas_gemm(Op ta, Op tb, int m, int n, int k, double alpha, const double* a, int lda, const double* b,
                       int ldb, double beta, double* c, int ldc) {
   RNNFAST_CBLAS(cblas_dgemm)(101, cblas_op(ta), cblas_op(tb), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+inline void blas_gemv(Op t, int m, int n, float alpha, const float* a, int lda, const float* x, float beta,
+                      float* y) {
+  RNNFAST_CBLAS(cblas_sgemv)(101, cblas_op(t), m, n, alpha, a, lda, x, 1, beta, y, 1);
+}
+inline void blas_gemv(Op t, int m, int n, double alpha, const double* a, int lda, const double* x, double beta,
+                      double* y) {
+  RNNFAST_CBLAS(cblas_dgemv)(101, cblas_op(t), m, n, alpha, a, lda, x, 1, beta, y, 1);
 }
 }  // namespace detail
 #endif
@@ -91,6 +103,17 @@ void gemm(Op ta, Op tb, Index m, Index n, Index k, T alpha, const T* a, Index ld
     return;
   }
 #ifdef RNNFAST_USE_CBLAS
+  if (m == 1 && ta == Op::none) {
+    // One row (batch 1): a matrix-vector product. BLAS GEMM has a large fixed cost for such shapes.
+    // c (1×n) = a (1×k) · op(B): with B stored k×n that is Bᵀ·a, with B stored n×k (op = transpose) it is B·a.
+    if (tb == Op::none)
+      detail::blas_gemv(Op::transpose, static_cast<int>(k), static_cast<int>(n), alpha, b, static_cast<int>(ldb),
+                        a, beta, c);
+    else
+      detail::blas_gemv(Op::none, static_cast<int>(n), static_cast<int>(k), alpha, b, static_cast<int>(ldb), a,
+                        beta, c);
+    return;
+  }
   detail::blas_gemm(ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a,
                     static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
 #else

@@ -1,0 +1,33 @@
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import rnnfast as rf  # noqa: E402
+
+# (id, layer class, constructor options, reference kind, reference options)
+CELLS = [
+    ("simple_tanh", rf.SimpleRNN, {"activation": "tanh"}, "simple_rnn", {"activation": "tanh"}),
+    ("simple_relu", rf.SimpleRNN, {"activation": "relu"}, "simple_rnn", {"activation": "relu"}),
+    ("lstm", rf.LSTM, {}, "lstm", {}),
+    ("gru", rf.GRU, {"reset_after": True}, "gru", {"reset_after": True}),
+    ("gru_reset_before", rf.GRU, {"reset_after": False}, "gru", {"reset_after": False}),
+]
+CELL_IDS = [c[0] for c in CELLS]
+
+
+def make_layer(cell, units, input_size, seed=0, dtype="float64", **options):
+    """A layer of `cell` with random weights and non-zero biases (so every bias path is exercised)."""
+    _, cls, ctor, _, _ = cell
+    layer = cls(units, input_size=input_size, dtype=dtype, seed=seed, **ctor, **options)
+    rng = np.random.default_rng(seed + 1000)
+    layer.set_weights({k: rng.uniform(-0.6, 0.6, size=v.shape) for k, v in layer.get_weights().items()})
+    return layer
+
+
+@pytest.fixture(params=CELLS, ids=CELL_IDS)
+def cell(request):
+    return request.param
