@@ -117,3 +117,13 @@ def test_stateful_gradient_is_with_respect_to_carried_state(cell):
 
     for k, s in enumerate(carried):
         np.testing.assert_allclose(grads["initial_state"][k], numeric_gradient(loss, s), **TOL)
+
+
+@pytest.mark.parametrize("options", [{"return_sequences": True}, {"go_backwards": True}], ids=["seq", "backwards"])
+def test_gradients_batch_one(cell, options):
+    """Batch 1 takes the matrix-vector path of the product interface."""
+    rng = np.random.default_rng(12)
+    layer = make_layer(cell, 5, 3, return_state=True, **options)
+    x = rng.normal(size=(1, 6, 3))
+    state = [rng.normal(size=(1, 5)) * 0.5 for _ in range(2 if cell[3] == "lstm" else 1)]
+    check_layer(layer, x, state, None)
