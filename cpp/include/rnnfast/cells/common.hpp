@@ -101,6 +101,20 @@ void pass_inactive_gradient(const StepBackward<T>& s, Index units) {
     if (!s.active[r]) copy_row(s.dh + r * units, s.dh_prev + r * units, units);
 }
 
+// The per-step recurrent product: out (batch × n) = h (batch × units) · U[:, 0:n), U of row length ld_u.
+template <class T>
+void recurrent_product(Index batch, Index units, Index n, const T* h, Index ld_h, const T* u, Index ld_u, T* out,
+                       Index ld_out) {
+  linalg::gemm(linalg::Op::none, linalg::Op::none, batch, n, units, T(1), h, ld_h, u, ld_u, T(0), out, ld_out);
+}
+
+// Its backward: dh (batch × units, contiguous) = dA[:, 0:n) · U[:, 0:n)ᵀ.
+template <class T>
+void recurrent_product_backward(Index batch, Index units, Index n, const T* da, Index ld_da, const T* u, Index ld_u,
+                                T* dh) {
+  linalg::gemm(linalg::Op::none, linalg::Op::transpose, batch, units, n, T(1), da, ld_da, u, ld_u, T(0), dh, units);
+}
+
 // Accumulate the pre-activation gradient of one row into the bias gradient.
 template <class T>
 void add_row(T* acc, const T* row, Index n) {

@@ -58,8 +58,7 @@ class GruCell {
   void forward_reset_after(const StepForward<T>& s, const CellWeights<T>& w) const {
     using namespace detail;
     const Index H = units_;
-    linalg::gemm(linalg::Op::none, linalg::Op::none, s.batch, 3 * H, H, T(1), s.h_prev, s.ld_h_prev,
-                 w.recurrent_kernel, 3 * H, T(0), s.saved, s.ld_saved);
+    recurrent_product(s.batch, H, 3 * H, s.h_prev, s.ld_h_prev, w.recurrent_kernel, 3 * H, s.saved, s.ld_saved);
     const CVec<T> b_in(w.bias, 3 * H), b_rec(w.bias + 3 * H, 3 * H);
     for (Index r = 0; r < s.batch; ++r) {
       T* a = s.saved + r * s.ld_saved;
@@ -96,8 +95,7 @@ class GruCell {
       db_in.tail(H) += da_h;
       db_rec += CVec<T>(da, 3 * H);
     }
-    linalg::gemm(linalg::Op::none, linalg::Op::transpose, s.batch, H, 3 * H, T(1), s.da, s.ld_da,
-                 w.recurrent_kernel, 3 * H, T(0), s.dh_prev, H);
+    recurrent_product_backward(s.batch, H, 3 * H, s.da, s.ld_da, w.recurrent_kernel, 3 * H, s.dh_prev);
     add_direct_gradient(s);
   }
 
@@ -138,8 +136,7 @@ class GruCell {
     using namespace detail;
     const Index H = units_;
     const CVec<T> b(w.bias, 3 * H);
-    linalg::gemm(linalg::Op::none, linalg::Op::none, s.batch, 2 * H, H, T(1), s.h_prev, s.ld_h_prev,
-                 w.recurrent_kernel, 3 * H, T(0), s.saved, s.ld_saved);
+    recurrent_product(s.batch, H, 2 * H, s.h_prev, s.ld_h_prev, w.recurrent_kernel, 3 * H, s.saved, s.ld_saved);
     for (Index r = 0; r < s.batch; ++r) {
       T* a = s.saved + r * s.ld_saved;
       Vec<T> zr(a, 2 * H), rh(a + 3 * H, H);
@@ -151,8 +148,8 @@ class GruCell {
       rh = CVec<T>(a + H, H) * CVec<T>(s.h_prev + r * s.ld_h_prev, H);
     }
     // (r⊙h_{t-1})·U_h can only start once r is known: the second product of the step.
-    linalg::gemm(linalg::Op::none, linalg::Op::none, s.batch, H, H, T(1), s.saved + 3 * H, s.ld_saved,
-                 w.recurrent_kernel + 2 * H, 3 * H, T(0), s.saved + 2 * H, s.ld_saved);
+    recurrent_product(s.batch, H, H, s.saved + 3 * H, s.ld_saved, w.recurrent_kernel + 2 * H, 3 * H,
+                      s.saved + 2 * H, s.ld_saved);
     for (Index r = 0; r < s.batch; ++r) {
       T* a = s.saved + r * s.ld_saved;
       if (row_active(s.active, r)) {
@@ -180,8 +177,7 @@ class GruCell {
     }
     // d(r⊙h_{t-1}) = da_h·U_hᵀ, then r's gradient, then the product for z and r.
     T* d_rh = s.scratch;
-    linalg::gemm(linalg::Op::none, linalg::Op::transpose, s.batch, H, H, T(1), s.da + 2 * H, s.ld_da,
-                 w.recurrent_kernel + 2 * H, 3 * H, T(0), d_rh, H);
+    recurrent_product_backward(s.batch, H, H, s.da + 2 * H, s.ld_da, w.recurrent_kernel + 2 * H, 3 * H, d_rh);
     for (Index r = 0; r < s.batch; ++r) {
       if (!row_active(s.active, r)) continue;
       T* da = s.da + r * s.ld_da;
@@ -189,8 +185,7 @@ class GruCell {
       Vec<T>(da + H, H) = CVec<T>(d_rh + r * H, H) * CVec<T>(s.h_prev + r * s.ld_h_prev, H) * rg * (T(1) - rg);
       add_row(dbias, da, 3 * H);
     }
-    linalg::gemm(linalg::Op::none, linalg::Op::transpose, s.batch, H, 2 * H, T(1), s.da, s.ld_da,
-                 w.recurrent_kernel, 3 * H, T(0), s.dh_prev, H);
+    recurrent_product_backward(s.batch, H, 2 * H, s.da, s.ld_da, w.recurrent_kernel, 3 * H, s.dh_prev);
     add_direct_gradient(s, d_rh);
   }
 

@@ -23,8 +23,7 @@ class LstmCell {
     using namespace detail;
     const Index H = units_;
     // The recurrent product lands in the saved rows; the fused pass below turns it into gate activations.
-    linalg::gemm(linalg::Op::none, linalg::Op::none, s.batch, 4 * H, H, T(1), s.h_prev, s.ld_h_prev,
-                 w.recurrent_kernel, 4 * H, T(0), s.saved, s.ld_saved);
+    recurrent_product(s.batch, H, 4 * H, s.h_prev, s.ld_h_prev, w.recurrent_kernel, 4 * H, s.saved, s.ld_saved);
     const CVec<T> b(w.bias, 4 * H);
     for (Index r = 0; r < s.batch; ++r) {
       const T* c_prev = s.c_prev + r * s.ld_c_prev;
@@ -68,8 +67,7 @@ class LstmCell {
       dc *= f;
       add_row(dbias, da, 4 * H);
     }
-    linalg::gemm(linalg::Op::none, linalg::Op::transpose, s.batch, H, 4 * H, T(1), s.da, s.ld_da,
-                 w.recurrent_kernel, 4 * H, T(0), s.dh_prev, H);
+    recurrent_product_backward(s.batch, H, 4 * H, s.da, s.ld_da, w.recurrent_kernel, 4 * H, s.dh_prev);
     pass_inactive_gradient(s, H);
   }
 

@@ -23,8 +23,7 @@ class SimpleRnnCell {
   void forward_step(const StepForward<T>& s, const CellWeights<T>& w) const {
     using namespace detail;
     const Index H = units_;
-    linalg::gemm(linalg::Op::none, linalg::Op::none, s.batch, H, H, T(1), s.h_prev, s.ld_h_prev,
-                 w.recurrent_kernel, H, T(0), s.saved, s.ld_saved);
+    recurrent_product(s.batch, H, H, s.h_prev, s.ld_h_prev, w.recurrent_kernel, H, s.saved, s.ld_saved);
     const CVec<T> b(w.bias, H);
     for (Index r = 0; r < s.batch; ++r) {
       T* h = s.h + r * s.ld_h;
@@ -55,8 +54,7 @@ class SimpleRnnCell {
       else da = (h > T(0)).select(dh, T(0));
       add_row(dbias, da.data(), H);
     }
-    linalg::gemm(linalg::Op::none, linalg::Op::transpose, s.batch, H, H, T(1), s.da, s.ld_da, w.recurrent_kernel,
-                 H, T(0), s.dh_prev, H);
+    recurrent_product_backward(s.batch, H, H, s.da, s.ld_da, w.recurrent_kernel, H, s.dh_prev);
     pass_inactive_gradient(s, H);
   }
 
