@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "rnnfast/cells/common.hpp"
@@ -113,8 +114,7 @@ class Sequence {
       pack(in, opt, ws);
       x = ws.x_packed.data();
     }
-    const bool time_major = ws.packed || opt.time_major;
-    const Index ts = time_major ? B : 1, bs = time_major ? 1 : T_;  // row(t, b) = t·ts + b·bs
+    const auto [ts, bs] = row_strides(ws);
 
     detail::grow(ws.seq, rows * std::max(G, cell_.da_width()));
     linalg::gemm(linalg::Op::none, linalg::Op::none, rows, G, D, T(1), x, D, w.kernel, G, T(0), ws.seq.data(), G);
@@ -182,9 +182,8 @@ class Sequence {
     if (!ws.trained) throw std::logic_error("rnnfast: backward needs a forward pass with training=true first");
     const Index B = ws.batch, T_ = ws.time, D = ws.input_size, H = cell_.units();
     const Index G = Cell::gates * H, SW = cell_.saved_width(), DW = cell_.da_width();
-    const bool time_major = ws.packed || ws.options.time_major;
-    const Index ts = time_major ? B : 1, bs = time_major ? 1 : T_, rows = B * T_;
-    (void)G;
+    const auto [ts, bs] = row_strides(ws);
+    const Index rows = B * T_;
 
     detail::grow(ws.dh, B * H);
     detail::grow(ws.dh_next, B * H);
@@ -250,6 +249,12 @@ class Sequence {
   }
 
  private:
+  // Row strides of the whole-sequence arrays: row(t, b) = t·ts + b·bs (time-major when packed).
+  static std::pair<Index, Index> row_strides(const Workspace<T>& ws) {
+    const bool time_major = ws.packed || ws.options.time_major;
+    return time_major ? std::pair<Index, Index>{ws.batch, 1} : std::pair<Index, Index>{1, ws.time};
+  }
+
   static void load_state(const T* from, T* to, Index ld, Index B, Index H) {
     for (Index r = 0; r < B; ++r) {
       if (from != nullptr) std::copy(from + r * H, from + (r + 1) * H, to + r * ld);
