@@ -206,8 +206,8 @@ void register_engine_type(py::module_& m, const char* name) {
 void register_engine(py::module_& m) {
   register_engine_type<float>(m, "Engine32");
   register_engine_type<double>(m, "Engine64");
-  m.def("set_num_threads", &linalg::set_num_threads, py::arg("n"));
-  m.def("get_num_threads", &linalg::get_num_threads);
+  m.def("set_num_threads", &set_num_threads, py::arg("n"), py::call_guard<py::gil_scoped_release>());
+  m.def("get_num_threads", &get_num_threads);
   m.def("gemm_backend", &linalg::gemm_backend);
 }
 

@@ -5,10 +5,14 @@
 //   RNNFAST_USE_CBLAS      defined: a CBLAS (OpenBLAS from scipy-openblas32 in the Python wheel; any CBLAS in C++).
 //   RNNFAST_CBLAS_PREFIX   the symbol prefix of that CBLAS (scipy-openblas32 exports `scipy_cblas_sgemm`).
 // Without RNNFAST_USE_CBLAS, Eigen's own product is the portable fallback.
+// Every product runs on its calling thread (OpenBLAS is held to one thread); a team of rnnfast's threads shares
+// a large product by cutting it into one product per thread.
 #pragma once
 
 #include <Eigen/Core>
 #include <cstddef>
+
+#include "rnnfast/parallel.hpp"
 
 namespace rnnfast {
 
@@ -37,10 +41,21 @@ void RNNFAST_CBLAS(cblas_sgemv)(int order, int trans, int m, int n, float alpha,
                                 const float* x, int incx, float beta, float* y, int incy);
 void RNNFAST_CBLAS(cblas_dgemv)(int order, int trans, int m, int n, double alpha, const double* a, int lda,
                                 const double* x, int incx, double beta, double* y, int incy);
+
+#ifdef RNNFAST_OPENBLAS
+void RNNFAST_CBLAS(openblas_set_num_threads)(int n);
+#endif
 }
 
 namespace detail {
 inline int cblas_op(Op op) { return op == Op::none ? 111 : 112; }
+// rnnfast's pool decides how many cores work; OpenBLAS's own pool would fight it for them.
+inline void blas_single_threaded() {
+#ifdef RNNFAST_OPENBLAS
+  static const bool done = (RNNFAST_CBLAS(openblas_set_num_threads)(1), true);
+  (void)done;
+#endif
+}
 inline void blas_gemm(Op ta, Op tb, int m, int n, int k, float alpha, const float* a, int lda, const float* b,
                       int ldb, float beta, float* c, int ldc) {
   RNNFAST_CBLAS(cblas_sgemm)(101, cblas_op(ta), cblas_op(tb), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
@@ -103,6 +118,7 @@ void gemm(Op ta, Op tb, Index m, Index n, Index k, T alpha, const T* a, Index ld
     return;
   }
 #ifdef RNNFAST_USE_CBLAS
+  detail::blas_single_threaded();
   if (m == 1 && ta == Op::none) {
     // One row (batch 1): a matrix-vector product. BLAS GEMM has a large fixed cost for such shapes.
     // c (1×n) = a (1×k) · op(B): with B stored k×n that is Bᵀ·a, with B stored n×k (op = transpose) it is B·a.
@@ -121,19 +137,21 @@ void gemm(Op ta, Op tb, Index m, Index n, Index k, T alpha, const T* a, Index ld
 #endif
 }
 
-// Threads used by the product backend (OpenBLAS runs its own pool; Eigen's fallback runs on the calling thread
-// unless built with OpenMP). rnnfast's own loops are single-threaded, so this is the one knob.
-#ifdef RNNFAST_OPENBLAS
-extern "C" {
-void RNNFAST_CBLAS(openblas_set_num_threads)(int n);
-int RNNFAST_CBLAS(openblas_get_num_threads)(void);
+// The same product shared by a team: each thread computes its share of the rows of C, or of its columns when C
+// is wider than tall. Two calls with the same m and n split C the same way, so one may accumulate onto the other
+// without a barrier in between. The caller syncs the team before anyone reads C.
+template <class T>
+void gemm(const Team& team, Op ta, Op tb, Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b,
+          Index ldb, T beta, T* c, Index ldc) {
+  if (team.size() == 1) return gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  if (m >= n) {
+    const auto [r0, r1] = team.share(m);
+    gemm(ta, tb, r1 - r0, n, k, alpha, ta == Op::none ? a + r0 * lda : a + r0, lda, b, ldb, beta, c + r0 * ldc, ldc);
+  } else {
+    const auto [c0, c1] = team.share(n);
+    gemm(ta, tb, m, c1 - c0, k, alpha, a, lda, tb == Op::none ? b + c0 : b + c0 * ldb, ldb, beta, c + c0, ldc);
+  }
 }
-inline void set_num_threads(int n) { RNNFAST_CBLAS(openblas_set_num_threads)(n < 1 ? 1 : n); }
-inline int get_num_threads() { return RNNFAST_CBLAS(openblas_get_num_threads)(); }
-#else
-inline void set_num_threads(int n) { Eigen::setNbThreads(n < 1 ? 1 : n); }
-inline int get_num_threads() { return Eigen::nbThreads(); }
-#endif
 
 // Name of the active backend, for diagnostics and benchmarks.
 inline const char* gemm_backend() {

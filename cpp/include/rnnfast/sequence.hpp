@@ -6,6 +6,10 @@
 // Backward: per step in reverse, the fused gate-gradient pass and dh_{t-1} = dA_t·Uᵀ; after the loop, dW, dU and
 //           dX as large GEMMs over all steps.
 //
+// Threads: a call runs as one job of the thread pool. Each thread packs and multiplies its own slice of the
+// units (see cells/common.hpp); the team meets once per step (GRU without reset_after: twice). The large
+// products before and after the loop are shared by rows or columns.
+//
 // Every whole-sequence array (X, XW, dA, the saved arrays) is a contiguous (T·B) × width matrix whose rows are
 // ordered like the input: row(t, b) = t·B + b (time-major) or b·T + t (batch-major). A step's B rows are then
 // equally spaced, which is all a GEMM needs, so neither layout is ever transposed. With per-sequence lengths or
@@ -70,6 +74,7 @@ struct Workspace {
   std::vector<T> h_prev, c_prev;  // training: the state entering every step; inference: two ping-pong blocks
   std::vector<T> h_last, c_last;  // the final state, kept for backward
   std::vector<T> dh, dh_next, dc, scratch, dx_packed;
+  std::vector<T, Eigen::aligned_allocator<T>> packed_u;  // U packed for this call's products
   std::vector<std::uint8_t> active;  // T × B: step t of sequence b runs
   std::vector<std::int64_t> lengths;
   Index batch = 0, time = 0, input_size = 0;
@@ -117,8 +122,6 @@ class Sequence {
     const auto [ts, bs] = row_strides(ws);
 
     detail::grow(ws.seq, rows * std::max(G, cell_.da_width()));
-    linalg::gemm(linalg::Op::none, linalg::Op::none, rows, G, D, T(1), x, D, w.kernel, G, T(0), ws.seq.data(), G);
-
     detail::grow(ws.h_last, B * H);
     if (Cell::has_cell_state) detail::grow(ws.c_last, B * H);
     // Where the state entering step t lives: training keeps all of them (row layout as X), inference two blocks.
@@ -144,29 +147,40 @@ class Sequence {
     load_state(in.h0, T_ > 0 ? state_block(h_base, 0) : ws.h_last.data(), T_ > 0 ? h_ld : H, B, H);
     if (Cell::has_cell_state)
       load_state(in.c0, T_ > 0 ? state_block(c_base, 0) : ws.c_last.data(), T_ > 0 ? h_ld : H, B, H);
+    detail::grow(ws.packed_u, PackedRecurrent<T>::size(Cell::gates, H));
 
-    for (Index t = 0; t < T_; ++t) {
-      StepForward<T> s;
-      s.batch = B;
-      s.xw = ws.seq.data() + t * ts * G;
-      s.ld_xw = bs * G;
-      s.h_prev = state_block(h_base, t);
-      s.ld_h_prev = h_ld;
-      const bool last = t + 1 == T_;
-      s.h = last ? ws.h_last.data() : state_block(h_base, t + 1);
-      s.ld_h = last ? H : h_ld;
-      if (Cell::has_cell_state) {
-        s.c_prev = state_block(c_base, t);
-        s.ld_c_prev = h_ld;
-        s.c = last ? ws.c_last.data() : state_block(c_base, t + 1);
-        s.ld_c = last ? H : h_ld;
+    ThreadPool::global().run(team_size(B), [&](const Team& team) {
+      const UnitSlice units = unit_slice<T>(team, H);
+      const PackedRecurrent<T> packed(ws.packed_u.data(), Cell::gates, H);
+      packed.pack(w.recurrent_kernel, false, units);  // only this thread multiplies these panels
+      linalg::gemm(team, linalg::Op::none, linalg::Op::none, rows, G, D, T(1), x, D, w.kernel, G, T(0),
+                   ws.seq.data(), G);
+      team.sync();  // XW complete
+      const StepContext<T> ctx{w, packed, units, team};
+      for (Index t = 0; t < T_; ++t) {
+        StepForward<T> s;
+        s.batch = B;
+        s.xw = ws.seq.data() + t * ts * G;
+        s.ld_xw = bs * G;
+        s.h_prev = state_block(h_base, t);
+        s.ld_h_prev = h_ld;
+        const bool last = t + 1 == T_;
+        s.h = last ? ws.h_last.data() : state_block(h_base, t + 1);
+        s.ld_h = last ? H : h_ld;
+        if (Cell::has_cell_state) {
+          s.c_prev = state_block(c_base, t);
+          s.ld_c_prev = h_ld;
+          s.c = last ? ws.c_last.data() : state_block(c_base, t + 1);
+          s.ld_c = last ? H : h_ld;
+        }
+        s.saved = training ? ws.saved.data() + t * ts * SW : ws.saved.data();
+        s.ld_saved = training ? bs * SW : SW;
+        s.active = step_activity(ws, t);
+        cell_.forward_step(s, ctx);
+        if (opt.return_sequences) write_outputs(s, ws, t, units, out.y);
+        team.sync();  // h_t complete before anyone multiplies it
       }
-      s.saved = training ? ws.saved.data() + t * ts * SW : ws.saved.data();
-      s.ld_saved = training ? bs * SW : SW;
-      s.active = step_activity(ws, t);
-      cell_.forward_step(s, w);
-      if (opt.return_sequences) write_outputs(s, ws, t, out.y);
-    }
+    });
     std::copy(ws.h_last.begin(), ws.h_last.begin() + B * H, out.h_final);
     if (Cell::has_cell_state && out.c_final != nullptr)
       std::copy(ws.c_last.begin(), ws.c_last.begin() + B * H, out.c_final);
@@ -196,34 +210,7 @@ class Sequence {
       for (Index i = 0; i < B * H; ++i) dh[i] += gin.dy[i];
     if (Cell::has_cell_state) load_state(gin.dc_final, ws.dc.data(), H, B, H);
     std::fill(gout.weights.bias, gout.weights.bias + cell_.bias_size(), T(0));
-
-    for (Index t = T_ - 1; t >= 0; --t) {
-      StepBackward<T> s;
-      s.batch = B;
-      s.active = step_activity(ws, t);
-      if (ws.options.return_sequences && gin.dy != nullptr) add_output_gradient(gin.dy, ws, t, s.active, dh);
-      s.saved = ws.saved.data() + t * ts * SW;
-      s.ld_saved = bs * SW;
-      s.h_prev = ws.h_prev.data() + t * ts * H;
-      s.ld_h_prev = bs * H;
-      if (Cell::has_cell_state) {
-        s.c_prev = ws.c_prev.data() + t * ts * H;
-        s.ld_c_prev = bs * H;
-        const bool last = t + 1 == T_;
-        s.c = last ? ws.c_last.data() : ws.c_prev.data() + (t + 1) * ts * H;
-        s.ld_c = last ? H : bs * H;
-      }
-      s.dh = dh;
-      s.dc = ws.dc.data();
-      s.dh_prev = dh_prev;
-      s.da = ws.seq.data() + t * ts * DW;
-      s.ld_da = bs * DW;
-      s.scratch = ws.scratch.data();
-      cell_.backward_step(s, w, gout.weights.bias);
-      std::swap(dh, dh_prev);
-    }
-    if (gout.dh0 != nullptr) std::copy(dh, dh + B * H, gout.dh0);
-    if (Cell::has_cell_state && gout.dc0 != nullptr) std::copy(ws.dc.begin(), ws.dc.begin() + B * H, gout.dc0);
+    detail::grow(ws.packed_u, PackedRecurrent<T>::size(Cell::gates, H));
 
     SequenceMatrices<T> m;
     m.rows = rows;
@@ -239,16 +226,64 @@ class Sequence {
         m.dx = gout.dx;
       }
     }
+
+    ThreadPool::global().run(team_size(B), [&](const Team& team) {
+      const UnitSlice units = unit_slice<T>(team, H);
+      const PackedRecurrent<T> packed(ws.packed_u.data(), Cell::gates, H);
+      packed.pack(w.recurrent_kernel, true, units);  // Uᵀ: this thread's dh_{t-1} columns
+      const StepContext<T> ctx{w, packed, units, team};
+      T* dh_t = dh;
+      T* dh_before = dh_prev;
+      for (Index t = T_ - 1; t >= 0; --t) {
+        StepBackward<T> s;
+        s.batch = B;
+        s.active = step_activity(ws, t);
+        if (ws.options.return_sequences && gin.dy != nullptr)
+          add_output_gradient(gin.dy, ws, t, s.active, units, dh_t);
+        s.saved = ws.saved.data() + t * ts * SW;
+        s.ld_saved = bs * SW;
+        s.h_prev = ws.h_prev.data() + t * ts * H;
+        s.ld_h_prev = bs * H;
+        if (Cell::has_cell_state) {
+          s.c_prev = ws.c_prev.data() + t * ts * H;
+          s.ld_c_prev = bs * H;
+          const bool last = t + 1 == T_;
+          s.c = last ? ws.c_last.data() : ws.c_prev.data() + (t + 1) * ts * H;
+          s.ld_c = last ? H : bs * H;
+        }
+        s.dh = dh_t;
+        s.dc = ws.dc.data();
+        s.dh_prev = dh_before;
+        s.da = ws.seq.data() + t * ts * DW;
+        s.ld_da = bs * DW;
+        s.scratch = ws.scratch.data();
+        cell_.backward_step(s, ctx, gout.weights.bias);
+        std::swap(dh_t, dh_before);
+      }
+      // Every dA is complete: the last step's product ran after the team's last meeting.
+      if (rows == 0) return;
+      cell_.weight_grads(team, m, D, w, gout.weights);
+    });
+    if (T_ % 2 == 1) std::swap(dh, dh_prev);  // where the threads' last swap left dL/dh_0
+    if (gout.dh0 != nullptr) std::copy(dh, dh + B * H, gout.dh0);
+    if (Cell::has_cell_state && gout.dc0 != nullptr) std::copy(ws.dc.begin(), ws.dc.begin() + B * H, gout.dc0);
     if (rows == 0) {
       std::fill(gout.weights.kernel, gout.weights.kernel + D * G, T(0));
       std::fill(gout.weights.recurrent_kernel, gout.weights.recurrent_kernel + H * G, T(0));
-    } else {
-      cell_.weight_grads(m, D, w, gout.weights);
     }
     if (gout.dx != nullptr && ws.packed) unpack(ws, gout.dx);
   }
 
  private:
+  // Threads for a call: one unless a step has enough work to pay for the team meeting once per step, and never
+  // more than there are panels of units to share.
+  int team_size(Index batch) const {
+    const Index H = cell_.units();
+    const double step_flops = 2.0 * static_cast<double>(batch) * Cell::gates * H * H;
+    if (step_flops < 1e5) return 1;  // under ~1 µs a step: a barrier per step costs more than it saves
+    return static_cast<int>(std::min<Index>(ThreadPool::global().size(), linalg::PanelShape<T>::panels(H)));
+  }
+
   // Row strides of the whole-sequence arrays: row(t, b) = t·ts + b·bs (time-major when packed).
   static std::pair<Index, Index> row_strides(const Workspace<T>& ws) {
     const bool time_major = ws.packed || ws.options.time_major;
@@ -322,20 +357,24 @@ class Sequence {
     }
   }
 
-  void write_outputs(const StepForward<T>& s, const Workspace<T>& ws, Index t, T* y) const {
+  // This thread's units of step t's outputs.
+  void write_outputs(const StepForward<T>& s, const Workspace<T>& ws, Index t, UnitSlice u, T* y) const {
     const Index H = cell_.units();
     for (Index b = 0; b < s.batch; ++b) {
-      T* to = y + user_row(ws.options, ws.batch, ws.time, t, b) * H;
-      if (detail::row_active(s.active, b)) std::copy(s.h + b * s.ld_h, s.h + b * s.ld_h + H, to);
-      else std::fill(to, to + H, T(0));
+      T* to = y + user_row(ws.options, ws.batch, ws.time, t, b) * H + u.begin;
+      const T* h = s.h + b * s.ld_h + u.begin;
+      if (detail::row_active(s.active, b)) std::copy(h, h + u.size(), to);
+      else std::fill(to, to + u.size(), T(0));
     }
   }
 
-  void add_output_gradient(const T* dy, const Workspace<T>& ws, Index t, const std::uint8_t* active, T* dh) const {
+  void add_output_gradient(const T* dy, const Workspace<T>& ws, Index t, const std::uint8_t* active, UnitSlice u,
+                           T* dh) const {
     const Index H = cell_.units();
     for (Index b = 0; b < ws.batch; ++b) {
       if (!detail::row_active(active, b)) continue;
-      detail::add_row(dh + b * H, dy + user_row(ws.options, ws.batch, ws.time, t, b) * H, H);
+      detail::add_row(dh + b * H + u.begin, dy + user_row(ws.options, ws.batch, ws.time, t, b) * H + u.begin,
+                      u.size());
     }
   }
 

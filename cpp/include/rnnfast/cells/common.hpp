@@ -1,9 +1,13 @@
-// What every cell shares: weight views, the per-step views the sequence driver hands to a cell, and the
-// post-loop weight-gradient products.
+// What every cell shares: weight views, the per-step views the sequence driver hands to a cell, the packed
+// recurrent weights, and the post-loop weight-gradient products.
 //
 // Layouts (all row-major, Keras order): kernel D × G·H, recurrent_kernel H × G·H, bias G·H (GRU with
 // reset_after: 2 × 3H, input row then recurrent row). A "block" is the B rows of one time step: row r of a block
 // starts at data + r * ld, so a step's rows may be strided inside a whole-sequence array.
+//
+// Threads: each thread of a team owns a slice of the units (the same columns of every gate), computes the
+// recurrent product for those columns only and runs the fused gate pass on them, so a step needs the team to
+// meet only where a product reads what other threads wrote (h_{t-1} forward, dA backward).
 #pragma once
 
 #include <Eigen/Core>
@@ -11,6 +15,8 @@
 #include <cstdint>
 
 #include "rnnfast/gemm.hpp"
+#include "rnnfast/packed_gemm.hpp"
+#include "rnnfast/parallel.hpp"
 
 namespace rnnfast {
 
@@ -26,6 +32,53 @@ struct CellGrads {
   T* kernel = nullptr;
   T* recurrent_kernel = nullptr;
   T* bias = nullptr;  // accumulated by the backward steps; zeroed by the driver
+};
+
+// The units [begin, end) a thread owns: whole panels of the packed weights, so no two threads write one panel.
+struct UnitSlice {
+  Index begin = 0, end = 0;
+  Index size() const { return end - begin; }
+};
+
+template <class T>
+UnitSlice unit_slice(const Team& team, Index units) {
+  using S = linalg::PanelShape<T>;
+  const auto [p0, p1] = team.share(S::panels(units));
+  return {std::min(p0 * S::nr, units), std::min(p1 * S::nr, units)};
+}
+
+// U packed once per call, gate by gate: U_g = U[:, g·H : (g+1)·H] for forward products (h·U_g), U_gᵀ for
+// backward ones (dA_g·U_gᵀ). Each block is H × H in panels of the H output units.
+template <class T>
+class PackedRecurrent {
+ public:
+  static Index size(int gates, Index units) { return gates * linalg::PanelShape<T>::packed_size(units, units); }
+  PackedRecurrent(T* data, int gates, Index units) : data_(data), gates_(gates), units_(units) {}
+
+  linalg::PackedMatrix<T> gate(int g) const { return {data_ + g * block(), units_, units_}; }
+
+  // Packs this slice's panels of every gate (forward: U_g; backward: U_gᵀ).
+  void pack(const T* recurrent_kernel, bool transposed, UnitSlice slice) const {
+    using S = linalg::PanelShape<T>;
+    const Index H = units_, p0 = slice.begin / S::nr, p1 = S::panels(slice.end);
+    for (int g = 0; g < gates_; ++g)  // U_g starts at column g·H; packed transposed, its rows become columns
+      linalg::pack_panels(recurrent_kernel + g * H, gates_ * H, transposed, H, H, p0, p1, data_ + g * block());
+  }
+
+ private:
+  Index block() const { return linalg::PanelShape<T>::packed_size(units_, units_); }
+  T* data_;
+  int gates_;
+  Index units_;
+};
+
+// What a cell's step needs besides the step's arrays.
+template <class T>
+struct StepContext {
+  const CellWeights<T>& weights;
+  const PackedRecurrent<T>& packed;  // U_g (forward step) or U_gᵀ (backward step)
+  UnitSlice units;                   // this thread's units
+  const Team& team;
 };
 
 // One forward time step. The cell computes the recurrent product(s) itself (some cells need two per step).
@@ -93,26 +146,37 @@ void copy_row(const T* from, T* to, Index n) {
   std::copy(from, from + n, to);
 }
 
-// out[r] = dh[r] for rows that did not run: their state passed through the step unchanged.
+// dh_prev[r] = dh[r] on this slice for rows that did not run: their state passed through the step unchanged.
 template <class T>
-void pass_inactive_gradient(const StepBackward<T>& s, Index units) {
+void pass_inactive_gradient(const StepBackward<T>& s, Index units, UnitSlice u) {
   if (s.active == nullptr) return;
   for (Index r = 0; r < s.batch; ++r)
-    if (!s.active[r]) copy_row(s.dh + r * units, s.dh_prev + r * units, units);
+    if (!s.active[r]) copy_row(s.dh + r * units + u.begin, s.dh_prev + r * units + u.begin, u.size());
 }
 
-// The per-step recurrent product: out (batch × n) = h (batch × units) · U[:, 0:n), U of row length ld_u.
+// The per-step recurrent product on this slice, gates [first, first + count):
+// out[:, g·H + slice] = h · U_g[:, slice].
 template <class T>
-void recurrent_product(Index batch, Index units, Index n, const T* h, Index ld_h, const T* u, Index ld_u, T* out,
+void recurrent_product(const StepContext<T>& ctx, int first, int count, Index batch, const T* h, Index ld_h, T* out,
                        Index ld_out) {
-  linalg::gemm(linalg::Op::none, linalg::Op::none, batch, n, units, T(1), h, ld_h, u, ld_u, T(0), out, ld_out);
+  using S = linalg::PanelShape<T>;
+  const Index p0 = ctx.units.begin / S::nr, p1 = S::panels(ctx.units.end);
+  for (int g = first; g < first + count; ++g) {
+    const auto u = ctx.packed.gate(g);
+    linalg::gemm_packed(batch, h, ld_h, u, p0, p1, out + g * u.n, ld_out, false);
+  }
 }
 
-// Its backward: dh (batch × units, contiguous) = dA[:, 0:n) · U[:, 0:n)ᵀ.
+// Its backward on this slice: dh[:, slice] = Σ_g dA[:, g·H : (g+1)·H] · U_gᵀ[:, slice], dh of row length H.
 template <class T>
-void recurrent_product_backward(Index batch, Index units, Index n, const T* da, Index ld_da, const T* u, Index ld_u,
-                                T* dh) {
-  linalg::gemm(linalg::Op::none, linalg::Op::transpose, batch, units, n, T(1), da, ld_da, u, ld_u, T(0), dh, units);
+void recurrent_product_backward(const StepContext<T>& ctx, int first, int count, Index batch, const T* da,
+                                Index ld_da, T* dh) {
+  using S = linalg::PanelShape<T>;
+  const Index p0 = ctx.units.begin / S::nr, p1 = S::panels(ctx.units.end);
+  for (int g = first; g < first + count; ++g) {
+    const auto ut = ctx.packed.gate(g);
+    linalg::gemm_packed(batch, da + g * ut.n, ld_da, ut, p0, p1, dh, ut.n, g > first);
+  }
 }
 
 // Accumulate the pre-activation gradient of one row into the bias gradient.
@@ -121,11 +185,12 @@ void add_row(T* acc, const T* row, Index n) {
   Vec<T>(acc, n) += CVec<T>(row, n);
 }
 
-// dW[:, cols) (+)= Xᵀ · dA[:, da_cols) over all rows; ld's are the full widths of each matrix.
+// dW[:, cols) (+)= Xᵀ · dA[:, da_cols) over all rows; ld's are the full widths of each matrix. The team shares
+// the product.
 template <class T>
-void accumulate_at_b(Index rows, Index m, Index n, const T* a, Index lda, const T* b, Index ldb, T* c, Index ldc,
-                     T beta = T(0)) {
-  linalg::gemm(linalg::Op::transpose, linalg::Op::none, m, n, rows, T(1), a, lda, b, ldb, beta, c, ldc);
+void accumulate_at_b(const Team& team, Index rows, Index m, Index n, const T* a, Index lda, const T* b, Index ldb,
+                     T* c, Index ldc) {
+  linalg::gemm(team, linalg::Op::transpose, linalg::Op::none, m, n, rows, T(1), a, lda, b, ldb, T(0), c, ldc);
 }
 
 }  // namespace detail
@@ -136,13 +201,13 @@ namespace rnnfast::detail {
 // The usual post-loop products when dA (rows × G·H) feeds all of W and U: dW = Xᵀ·dA, dU = H_prevᵀ·dA,
 // dX = dA·Wᵀ. Three large GEMMs over every step at once.
 template <class T>
-void dense_weight_grads(const SequenceMatrices<T>& m, Index input_size, Index units, Index width,
+void dense_weight_grads(const Team& team, const SequenceMatrices<T>& m, Index input_size, Index units, Index width,
                         const CellWeights<T>& w, const CellGrads<T>& g) {
-  accumulate_at_b(m.rows, input_size, width, m.x, input_size, m.da, width, g.kernel, width);
-  accumulate_at_b(m.rows, units, width, m.h_prev, units, m.da, width, g.recurrent_kernel, width);
+  accumulate_at_b(team, m.rows, input_size, width, m.x, input_size, m.da, width, g.kernel, width);
+  accumulate_at_b(team, m.rows, units, width, m.h_prev, units, m.da, width, g.recurrent_kernel, width);
   if (m.dx != nullptr)
-    linalg::gemm(linalg::Op::none, linalg::Op::transpose, m.rows, input_size, width, T(1), m.da, width, w.kernel,
-                 width, T(0), m.dx, input_size);
+    linalg::gemm(team, linalg::Op::none, linalg::Op::transpose, m.rows, input_size, width, T(1), m.da, width,
+                 w.kernel, width, T(0), m.dx, input_size);
 }
 
 }  // namespace rnnfast::detail

@@ -19,45 +19,50 @@ class LstmCell {
   Index scratch_width() const { return 0; }
   Index bias_size() const { return 4 * units_; }
 
-  void forward_step(const StepForward<T>& s, const CellWeights<T>& w) const {
+  // This thread's units: the product of their gate columns, then the fused pass over them.
+  void forward_step(const StepForward<T>& s, const StepContext<T>& ctx) const {
     using namespace detail;
-    const Index H = units_;
+    const Index H = units_, u0 = ctx.units.begin, n = ctx.units.size();
     // The recurrent product lands in the saved rows; the fused pass below turns it into gate activations.
-    recurrent_product(s.batch, H, 4 * H, s.h_prev, s.ld_h_prev, w.recurrent_kernel, 4 * H, s.saved, s.ld_saved);
-    const CVec<T> b(w.bias, 4 * H);
+    recurrent_product(ctx, 0, 4, s.batch, s.h_prev, s.ld_h_prev, s.saved, s.ld_saved);
+    const T* b = ctx.weights.bias + u0;
     for (Index r = 0; r < s.batch; ++r) {
-      const T* c_prev = s.c_prev + r * s.ld_c_prev;
+      const T* c_prev = s.c_prev + r * s.ld_c_prev + u0;
+      T* h = s.h + r * s.ld_h + u0;
+      T* c = s.c + r * s.ld_c + u0;
       if (!row_active(s.active, r)) {
-        copy_row(s.h_prev + r * s.ld_h_prev, s.h + r * s.ld_h, H);
-        copy_row(c_prev, s.c + r * s.ld_c, H);
+        copy_row(s.h_prev + r * s.ld_h_prev + u0, h, n);
+        copy_row(c_prev, c, n);
         continue;
       }
-      T* a = s.saved + r * s.ld_saved;
-      const T* xw = s.xw + r * s.ld_xw;
-      Vec<T> if_gates(a, 2 * H), g(a + 2 * H, H), o(a + 3 * H, H);
-      if_gates = (if_gates + CVec<T>(xw, 2 * H) + b.head(2 * H)).logistic();
-      g = (g + CVec<T>(xw + 2 * H, H) + b.segment(2 * H, H)).tanh();
-      o = (o + CVec<T>(xw + 3 * H, H) + b.tail(H)).logistic();
-      Vec<T> c(s.c + r * s.ld_c, H);
-      c = CVec<T>(a + H, H) * CVec<T>(c_prev, H) + CVec<T>(a, H) * g;
-      Vec<T>(s.h + r * s.ld_h, H) = o * c.tanh();
+      T* a = s.saved + r * s.ld_saved + u0;
+      const T* xw = s.xw + r * s.ld_xw + u0;
+      Vec<T> i(a, n), f(a + H, n), g(a + 2 * H, n), o(a + 3 * H, n);
+      i = (i + CVec<T>(xw, n) + CVec<T>(b, n)).logistic();
+      f = (f + CVec<T>(xw + H, n) + CVec<T>(b + H, n)).logistic();
+      g = (g + CVec<T>(xw + 2 * H, n) + CVec<T>(b + 2 * H, n)).tanh();
+      o = (o + CVec<T>(xw + 3 * H, n) + CVec<T>(b + 3 * H, n)).logistic();
+      Vec<T> c_new(c, n);
+      c_new = f * CVec<T>(c_prev, n) + i * g;
+      Vec<T>(h, n) = o * c_new.tanh();
     }
   }
 
-  void backward_step(const StepBackward<T>& s, const CellWeights<T>& w, T* dbias) const {
+  // The gate gradients of this thread's units; once the team has them all, dh_{t-1} for this thread's units.
+  void backward_step(const StepBackward<T>& s, const StepContext<T>& ctx, T* dbias) const {
     using namespace detail;
-    const Index H = units_;
+    const Index H = units_, u0 = ctx.units.begin, n = ctx.units.size();
     for (Index r = 0; r < s.batch; ++r) {
-      T* da = s.da + r * s.ld_da;
+      T* da = s.da + r * s.ld_da + u0;
       if (!row_active(s.active, r)) {
-        Vec<T>(da, 4 * H).setZero();
+        for (int gate = 0; gate < 4; ++gate) Vec<T>(da + gate * H, n).setZero();
         continue;  // dc passes through unchanged
       }
-      const T* a = s.saved + r * s.ld_saved;
-      const CVec<T> i(a, H), f(a + H, H), g(a + 2 * H, H), o(a + 3 * H, H);
-      const CVec<T> c(s.c + r * s.ld_c, H), c_prev(s.c_prev + r * s.ld_c_prev, H), dh(s.dh + r * H, H);
-      Vec<T> da_i(da, H), da_f(da + H, H), da_g(da + 2 * H, H), da_o(da + 3 * H, H);
-      Vec<T> dc(s.dc + r * H, H);
+      const T* a = s.saved + r * s.ld_saved + u0;
+      const CVec<T> i(a, n), f(a + H, n), g(a + 2 * H, n), o(a + 3 * H, n);
+      const CVec<T> c(s.c + r * s.ld_c + u0, n), c_prev(s.c_prev + r * s.ld_c_prev + u0, n), dh(s.dh + r * H + u0, n);
+      Vec<T> da_i(da, n), da_f(da + H, n), da_g(da + 2 * H, n), da_o(da + 3 * H, n);
+      Vec<T> dc(s.dc + r * H + u0, n);
       da_o = c.tanh();  // tanh(c_t), consumed at once
       dc += dh * o * (T(1) - da_o.square());
       da_o = dh * da_o * o * (T(1) - o);
@@ -65,15 +70,16 @@ class LstmCell {
       da_f = dc * c_prev * f * (T(1) - f);
       da_g = dc * i * (T(1) - g.square());
       dc *= f;
-      add_row(dbias, da, 4 * H);
+      for (int gate = 0; gate < 4; ++gate) add_row(dbias + gate * H + u0, da + gate * H, n);
     }
-    recurrent_product_backward(s.batch, H, 4 * H, s.da, s.ld_da, w.recurrent_kernel, 4 * H, s.dh_prev);
-    pass_inactive_gradient(s, H);
+    ctx.team.sync();  // the product reads every thread's gate gradients
+    recurrent_product_backward(ctx, 0, 4, s.batch, s.da, s.ld_da, s.dh_prev);
+    pass_inactive_gradient(s, H, ctx.units);
   }
 
-  void weight_grads(const SequenceMatrices<T>& m, Index input_size, const CellWeights<T>& w,
+  void weight_grads(const Team& team, const SequenceMatrices<T>& m, Index input_size, const CellWeights<T>& w,
                     const CellGrads<T>& g) const {
-    detail::dense_weight_grads(m, input_size, units_, 4 * units_, w, g);
+    detail::dense_weight_grads(team, m, input_size, units_, 4 * units_, w, g);
   }
 
  private:

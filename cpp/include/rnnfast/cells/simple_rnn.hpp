@@ -20,47 +20,48 @@ class SimpleRnnCell {
   Index scratch_width() const { return 0; }
   Index bias_size() const { return units_; }
 
-  void forward_step(const StepForward<T>& s, const CellWeights<T>& w) const {
+  void forward_step(const StepForward<T>& s, const StepContext<T>& ctx) const {
     using namespace detail;
-    const Index H = units_;
-    recurrent_product(s.batch, H, H, s.h_prev, s.ld_h_prev, w.recurrent_kernel, H, s.saved, s.ld_saved);
-    const CVec<T> b(w.bias, H);
+    const Index u0 = ctx.units.begin, n = ctx.units.size();
+    recurrent_product(ctx, 0, 1, s.batch, s.h_prev, s.ld_h_prev, s.saved, s.ld_saved);
+    const CVec<T> b(ctx.weights.bias + u0, n);
     for (Index r = 0; r < s.batch; ++r) {
-      T* h = s.h + r * s.ld_h;
+      T* h = s.h + r * s.ld_h + u0;
       if (!row_active(s.active, r)) {
-        copy_row(s.h_prev + r * s.ld_h_prev, h, H);
+        copy_row(s.h_prev + r * s.ld_h_prev + u0, h, n);
         continue;
       }
-      Vec<T> a(s.saved + r * s.ld_saved, H);
-      const CVec<T> xw(s.xw + r * s.ld_xw, H);
+      Vec<T> a(s.saved + r * s.ld_saved + u0, n);
+      const CVec<T> xw(s.xw + r * s.ld_xw + u0, n);
       if constexpr (Act == Activation::tanh) a = (a + xw + b).tanh();
       else a = (a + xw + b).max(T(0));
-      copy_row(a.data(), h, H);
+      copy_row(a.data(), h, n);
     }
   }
 
-  void backward_step(const StepBackward<T>& s, const CellWeights<T>& w, T* dbias) const {
+  void backward_step(const StepBackward<T>& s, const StepContext<T>& ctx, T* dbias) const {
     using namespace detail;
-    const Index H = units_;
+    const Index H = units_, u0 = ctx.units.begin, n = ctx.units.size();
     for (Index r = 0; r < s.batch; ++r) {
-      Vec<T> da(s.da + r * s.ld_da, H);
+      Vec<T> da(s.da + r * s.ld_da + u0, n);
       if (!row_active(s.active, r)) {
         da.setZero();
         continue;
       }
-      const CVec<T> h(s.saved + r * s.ld_saved, H);
-      const CVec<T> dh(s.dh + r * H, H);
+      const CVec<T> h(s.saved + r * s.ld_saved + u0, n);
+      const CVec<T> dh(s.dh + r * H + u0, n);
       if constexpr (Act == Activation::tanh) da = dh * (T(1) - h.square());
       else da = (h > T(0)).select(dh, T(0));
-      add_row(dbias, da.data(), H);
+      add_row(dbias + u0, da.data(), n);
     }
-    recurrent_product_backward(s.batch, H, H, s.da, s.ld_da, w.recurrent_kernel, H, s.dh_prev);
-    pass_inactive_gradient(s, H);
+    ctx.team.sync();  // the product reads every thread's gate gradients
+    recurrent_product_backward(ctx, 0, 1, s.batch, s.da, s.ld_da, s.dh_prev);
+    pass_inactive_gradient(s, H, ctx.units);
   }
 
-  void weight_grads(const SequenceMatrices<T>& m, Index input_size, const CellWeights<T>& w,
+  void weight_grads(const Team& team, const SequenceMatrices<T>& m, Index input_size, const CellWeights<T>& w,
                     const CellGrads<T>& g) const {
-    detail::dense_weight_grads(m, input_size, units_, units_, w, g);
+    detail::dense_weight_grads(team, m, input_size, units_, units_, w, g);
   }
 
  private:

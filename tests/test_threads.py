@@ -1,0 +1,133 @@
+"""The multi-threaded engine: shapes large enough that a call runs on a team of threads (each thread owns a
+slice of the units; H = 72 leaves a partial panel), checked against the one-thread engine, the NumPy reference
+and directional finite differences; and concurrent calls from Python threads.
+
+Tolerances: against one thread, float64 rtol 1e-12 / atol 1e-13 and float32 rtol 1e-5 / atol 1e-6 (the input
+product may be split differently, everything else is the same arithmetic); against the reference, float64
+rtol 1e-10 / atol 1e-12; directional derivatives (float64, step 1e-6) rtol 1e-6.
+"""
+
+import threading
+
+import numpy as np
+import pytest
+from conftest import make_layer
+
+import reference
+import rnnfast as rf
+
+BATCH, TIME, FEATURES, UNITS = 13, 7, 5, 72
+OPTIONS = [
+    {"return_sequences": True},
+    {"return_sequences": True, "go_backwards": True, "time_major": True},
+    {"return_sequences": False, "go_backwards": True},
+]
+
+
+@pytest.fixture
+def restore_threads():
+    before = rf.get_num_threads()
+    yield
+    rf.set_num_threads(before)
+
+
+def inputs(cell, options, dtype, rng, lengths=True):
+    layer = make_layer(cell, UNITS, FEATURES, dtype=dtype, return_state=True, **options)
+    shape = (TIME, BATCH, FEATURES) if options.get("time_major") else (BATCH, TIME, FEATURES)
+    x = rng.normal(size=shape)
+    n_states = 2 if cell[3] == "lstm" else 1
+    state = [rng.normal(size=(BATCH, UNITS)) * 0.5 for _ in range(n_states)]
+    lens = rng.integers(0, TIME + 1, size=BATCH) if lengths else None
+    return layer, x, state, lens
+
+
+def forward_backward(layer, x, state, lengths, seed=5):
+    outputs = layer(x, initial_state=state, lengths=lengths, training=True)
+    rng = np.random.default_rng(seed)
+    seeds = [rng.normal(size=o.shape) for o in outputs]
+    return outputs, layer.backward(seeds), seeds
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(k for k, v in o.items() if v) or "last")
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_team_matches_one_thread(cell, options, dtype, restore_threads):
+    layer, x, state, lengths = inputs(cell, options, dtype, np.random.default_rng(1))
+    results = {}
+    for threads in (1, 2):
+        rf.set_num_threads(threads)
+        outputs, grads, _ = forward_backward(layer, x, state, lengths)
+        inference = layer(x, initial_state=state, lengths=lengths)
+        results[threads] = (outputs, grads, inference)
+    tol = {"rtol": 1e-12, "atol": 1e-13} if dtype == "float64" else {"rtol": 1e-5, "atol": 1e-6}
+    (out1, grads1, inf1), (out2, grads2, inf2) = results[1], results[2]
+    for a, b in zip(out1 + inf1, out2 + inf2):
+        np.testing.assert_allclose(b, a, **tol)
+    for name in grads1:
+        pairs = zip(grads1[name], grads2[name]) if name == "initial_state" else [(grads1[name], grads2[name])]
+        for a, b in pairs:
+            np.testing.assert_allclose(b, a, **tol, err_msg=name)
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(k for k, v in o.items() if v) or "last")
+def test_team_matches_reference(cell, options, restore_threads):
+    rf.set_num_threads(2)
+    layer, x, state, lengths = inputs(cell, options, "float64", np.random.default_rng(2))
+    out, *finals = layer(x, initial_state=state, lengths=lengths)
+    ref_out, ref_finals = reference.run(cell[3], layer.get_weights(), x, initial_state=state, lengths=lengths,
+                                        **options, **cell[4])
+    np.testing.assert_allclose(out, ref_out, rtol=1e-10, atol=1e-12)
+    for got, want in zip(finals, ref_finals):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_team_directional_derivatives(cell, restore_threads):
+    """d/dε L(p + ε v) at ε = 0, by central differences, against Σ grad(p)⊙v, for x, states and every weight."""
+    rf.set_num_threads(2)
+    rng = np.random.default_rng(3)
+    layer, x, state, lengths = inputs(cell, {"return_sequences": True}, "float64", rng)
+    _, grads, seeds = forward_backward(layer, x, state, lengths)
+    weights = layer.get_weights()
+
+    def loss(x_, state_, weights_):
+        layer.set_weights(weights_)
+        return sum(float(np.sum(s * o)) for s, o in zip(seeds, layer(x_, initial_state=state_, lengths=lengths)))
+
+    def check(analytic, perturb, value):
+        v = rng.normal(size=value.shape)
+        numeric = (loss(*perturb(value + 1e-6 * v)) - loss(*perturb(value - 1e-6 * v))) / 2e-6
+        np.testing.assert_allclose(numeric, float(np.sum(analytic * v)), rtol=1e-6, atol=1e-8)
+
+    check(grads["x"], lambda p: (p, state, weights), x)
+    for k, s in enumerate(state):
+        check(grads["initial_state"][k], lambda p, k=k: (x, [p if j == k else s_ for j, s_ in enumerate(state)],
+                                                          weights), s)
+    for name, value in weights.items():
+        check(grads[name], lambda p, name=name: (x, state, {**weights, name: p}), value)
+
+
+def test_concurrent_calls_from_python_threads(cell, restore_threads):
+    """Calls racing for the pool (the loser runs on its own thread) give the same results as serial calls."""
+    rf.set_num_threads(2)
+    rng = np.random.default_rng(4)
+    layers_inputs = [inputs(cell, {"return_sequences": True}, "float64", rng) for _ in range(4)]
+    expected = [layer(x, initial_state=s, lengths=n) for layer, x, s, n in layers_inputs]
+    got: list = [None] * len(layers_inputs)
+    errors: list = []
+
+    def work(i):
+        try:
+            layer, x, s, n = layers_inputs[i]
+            for _ in range(5):
+                got[i] = layer(x, initial_state=s, lengths=n)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(layers_inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for want, have in zip(expected, got):
+        for a, b in zip(want, have):
+            np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-13)
