@@ -14,12 +14,16 @@ __all__ = ["GRU", "LSTM", "SimpleRNN", "get_num_threads", "set_num_threads", "__
 
 
 def set_num_threads(n: int) -> None:
-    """Threads used by the engine's matrix products (the OpenBLAS pool). Default: all cores."""
+    """Size of rnnfast's thread pool. Default: the physical cores this process may run on.
+
+    A call with enough work per time step runs on the whole pool (each thread owns a slice of the units); calls
+    made while the pool is busy, e.g. from several Python threads at once, run on their calling thread instead.
+    """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     _core.set_num_threads(n)
 
 
 def get_num_threads() -> int:
-    """Threads used by the engine's matrix products."""
+    """Size of rnnfast's thread pool."""
     return int(_core.get_num_threads())
