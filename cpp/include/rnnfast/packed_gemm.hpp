@@ -68,33 +68,50 @@ void pack_panels(const T* src, Index ld, bool transposed, Index K, Index N, Inde
 
 namespace detail {
 
+#if defined(__GNUC__)
+#define RNNFAST_NOINLINE __attribute__((noinline))
+#define RNNFAST_UNROLL _Pragma("GCC unroll 16")
+#else
+#define RNNFAST_NOINLINE
+#define RNNFAST_UNROLL
+#endif
+
 // C[0:MR, 0:NP·nr) (+)= A[0:MR, 0:kc) · [NP panels of B, each kc × nr, panel_stride apart].
 // Only the last panel may be partial: `last_width` columns of it are stored.
+// Never inlined: its accumulators must live in registers, and inlined into a large caller the compiler may spill
+// them (measured: a third of the speed).
 template <class T, int MR, int NP>
-inline void micro_kernel(Index kc, const T* a, Index lda, const T* b, Index panel_stride, T* c, Index ldc,
+RNNFAST_NOINLINE void micro_kernel(Index kc, const T* a, Index lda, const T* b, Index panel_stride, T* c, Index ldc,
                          Index last_width, bool accumulate) {
   using namespace Eigen::internal;
   using Packet = typename PanelShape<T>::Packet;
   constexpr int L = PanelShape<T>::lanes;
   constexpr Index nr = PanelShape<T>::nr;
   Packet acc[MR][NP][2];
+  RNNFAST_UNROLL
   for (int r = 0; r < MR; ++r)
+    RNNFAST_UNROLL
     for (int j = 0; j < NP; ++j) acc[r][j][0] = acc[r][j][1] = pset1<Packet>(T(0));
   for (Index k = 0; k < kc; ++k) {
     Packet bv[NP][2];
+    RNNFAST_UNROLL
     for (int j = 0; j < NP; ++j) {
       bv[j][0] = pload<Packet>(b + j * panel_stride + k * nr);
       bv[j][1] = pload<Packet>(b + j * panel_stride + k * nr + L);
     }
+    RNNFAST_UNROLL
     for (int r = 0; r < MR; ++r) {
       const Packet av = pset1<Packet>(a[r * lda + k]);
+      RNNFAST_UNROLL
       for (int j = 0; j < NP; ++j) {
         acc[r][j][0] = pmadd(av, bv[j][0], acc[r][j][0]);
         acc[r][j][1] = pmadd(av, bv[j][1], acc[r][j][1]);
       }
     }
   }
+  RNNFAST_UNROLL
   for (int r = 0; r < MR; ++r)
+    RNNFAST_UNROLL
     for (int j = 0; j < NP; ++j) {
       T* out = c + r * ldc + j * nr;
       if (j + 1 < NP || last_width == nr) {

@@ -1,0 +1,262 @@
+"""rnnfast against PyTorch and ONNX Runtime on the same machine, in the same run.
+
+    python bench/compare.py                      # cases a-d, LSTM and GRU, 1 and 2 threads
+    python bench/compare.py --cases b c --threads 1 --cells lstm
+
+Cases (float32; issue 3's shapes):
+    a  inference, batch 1,  100 steps,  32 inputs,  128 units
+    b  inference, batch 64, 100 steps,  256 inputs, 256 units
+    c  training,  shape b
+    d  training,  batch 16, 1000 steps, 64 inputs,  128 units (also peak memory of one training step)
+
+"inference" is a forward pass returning every output, without gradient bookkeeping (torch.inference_mode,
+rnnfast training=False, an ONNX LSTM/GRU node). "training" is forward with training=True plus backward to every
+gradient (x, initial state, weights); ONNX Runtime does not train. Before timing, the engines' outputs (and for
+training, dx) are checked to agree. The engines' calls are interleaved round by round, so that load on a shared
+machine hits all of them alike; the table shows medians over every call. Peak memory is measured in a fresh
+process per engine: the growth of the resident set (VmHWM after resetting it) over one training step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import rnnfast as rf
+
+try:
+    import torch
+except ImportError:  # pragma: no cover - optional peer
+    torch = None
+try:
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+except ImportError:  # pragma: no cover - optional peer
+    ort = None
+
+CASES = {
+    "a": ("inference", 1, 100, 32, 128),
+    "b": ("inference", 64, 100, 256, 256),
+    "c": ("training", 64, 100, 256, 256),
+    "d": ("training", 16, 1000, 64, 128),
+}
+SEED = 0
+
+
+def gate_blocks(units: int, order) -> np.ndarray:
+    return np.concatenate([np.arange(g * units, (g + 1) * units) for g in order])
+
+
+def torch_module(cell: str, layer):
+    """A torch module holding the layer's weights (Keras layout → PyTorch layout)."""
+    w, units, features = layer.get_weights(), layer.units, layer.input_size
+    if cell == "lstm":
+        module = torch.nn.LSTM(features, units, batch_first=True)
+        perm = gate_blocks(units, range(4))
+        bias_ih, bias_hh = w["bias"], np.zeros(4 * units, dtype=np.float32)
+    else:
+        module = torch.nn.GRU(features, units, batch_first=True)
+        perm = gate_blocks(units, [1, 0, 2])  # torch orders r, z, n
+        bias_ih, bias_hh = w["bias"][0][perm], w["bias"][1][perm]
+    with torch.no_grad():
+        module.weight_ih_l0.copy_(torch.from_numpy(w["kernel"][:, perm].T.copy()))
+        module.weight_hh_l0.copy_(torch.from_numpy(w["recurrent_kernel"][:, perm].T.copy()))
+        module.bias_ih_l0.copy_(torch.from_numpy(np.ascontiguousarray(bias_ih)))
+        module.bias_hh_l0.copy_(torch.from_numpy(np.ascontiguousarray(bias_hh)))
+    return module
+
+
+def onnx_session(cell: str, layer, threads: int):
+    """An ONNX Runtime session of one LSTM/GRU node with the layer's weights (time-major input)."""
+    w, units, features = layer.get_weights(), layer.units, layer.input_size
+    if cell == "lstm":
+        perm = gate_blocks(units, [0, 3, 1, 2])  # ONNX orders i, o, f, c
+        bias = np.concatenate([w["bias"][perm], np.zeros(4 * units, np.float32)])
+        attrs = {}
+    else:
+        perm = gate_blocks(units, range(3))  # z, r, h like Keras
+        bias = np.concatenate([w["bias"][0], w["bias"][1]])
+        attrs = {"linear_before_reset": 1}  # Keras reset_after=True
+    inits = [
+        numpy_helper.from_array(np.ascontiguousarray(w["kernel"][:, perm].T[None]), "W"),
+        numpy_helper.from_array(np.ascontiguousarray(w["recurrent_kernel"][:, perm].T[None]), "R"),
+        numpy_helper.from_array(bias[None].astype(np.float32), "B"),
+    ]
+    node = helper.make_node(cell.upper(), ["X", "W", "R", "B"], ["Y"], hidden_size=units, **attrs)
+    graph = helper.make_graph(
+        [node], "rnn", [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "B", features])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["T", 1, "B", units])], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def make_inputs(case: str, cell: str):
+    mode, batch, steps, features, units = CASES[case]
+    rng = np.random.default_rng(SEED)
+    x = rng.standard_normal((batch, steps, features), dtype=np.float32)
+    dy = rng.standard_normal((batch, steps, units), dtype=np.float32)
+    layer = (rf.LSTM if cell == "lstm" else rf.GRU)(units, input_size=features, return_sequences=True, seed=SEED)
+    return mode, x, dy, layer
+
+
+def engines(case: str, cell: str, threads: int) -> dict:
+    """name -> (run, result): run() does one timed call, result() its output (and dx) for the agreement check."""
+    mode, x, dy, layer = make_inputs(case, cell)
+    rf.set_num_threads(threads)
+    out = {}
+
+    if mode == "inference":
+        out["rnnfast"] = (lambda: layer(x), lambda: (layer(x),))
+    else:
+        def rf_train():
+            y = layer(x, training=True)
+            return y, layer.backward(dy)["x"]
+        out["rnnfast"] = (rf_train, rf_train)
+
+    if torch is not None:
+        torch.set_num_threads(threads)
+        module = torch_module(cell, layer)
+        xt = torch.from_numpy(x)
+        if mode == "inference":
+            def torch_infer():
+                with torch.inference_mode():
+                    return (module(xt)[0].numpy(),)
+            out["PyTorch"] = (torch_infer, torch_infer)
+        else:
+            dyt = torch.from_numpy(dy)
+            xg = xt.clone().requires_grad_(True)
+
+            def torch_train():
+                module.zero_grad(set_to_none=True)
+                xg.grad = None
+                y, _ = module(xg)
+                y.backward(dyt)
+                return y.detach().numpy(), xg.grad.numpy()
+            out["PyTorch"] = (torch_train, torch_train)
+
+    if ort is not None and mode == "inference":
+        session = onnx_session(cell, layer, threads)
+        x_tm = np.ascontiguousarray(x.transpose(1, 0, 2))
+
+        def ort_infer():
+            return (session.run(None, {"X": x_tm})[0][:, 0].transpose(1, 0, 2),)
+        out["ONNX Runtime"] = (lambda: session.run(None, {"X": x_tm}), ort_infer)
+    return out
+
+
+def check_agreement(results: dict) -> None:
+    ref = results["rnnfast"]
+    for name, got in results.items():
+        for a, b, what in zip(ref, got, ("output", "dx")):
+            scale = float(np.max(np.abs(a))) or 1.0
+            err = float(np.max(np.abs(a - b))) / scale
+            if err > 1e-3:
+                raise SystemExit(f"{name} disagrees with rnnfast on the {what}: max error {err:.2e} of the scale")
+
+
+def time_case(case: str, cell: str, threads: int, min_seconds: float, min_calls: int) -> dict:
+    runs = engines(case, cell, threads)
+    check_agreement({name: result() for name, (_, result) in runs.items()})
+    per_call = {}
+    for name, (run, _) in runs.items():  # warm-up, and a first estimate of the cost of a call
+        start = time.perf_counter()
+        run()
+        per_call[name] = time.perf_counter() - start
+    calls = max(min_calls, math.ceil(min_seconds / max(per_call.values())))
+    rounds = 5
+    per_round = max(1, math.ceil(calls / rounds))
+    samples: dict = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, (run, _) in runs.items():
+            for _ in range(per_round):
+                start = time.perf_counter()
+                run()
+                samples[name].append((time.perf_counter() - start) * 1e3)
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
+def memory_probe(engine: str, case: str, cell: str) -> None:
+    """In a fresh process: MiB by which one training step grows the peak resident set."""
+    runs = engines(case, cell, 1)
+    run = runs[engine][0]
+    status = Path("/proc/self/status")
+
+    def kib(field: str) -> int:
+        line = next(v for v in status.read_text().splitlines() if v.startswith(field))
+        return int(line.split()[1])
+
+    base = kib("VmRSS:")
+    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident set
+    run()
+    print(json.dumps({"peak_mib": (kib("VmHWM:") - base) / 1024}))
+
+
+def peak_memory(engine: str, case: str, cell: str) -> float | None:
+    try:
+        done = subprocess.run([sys.executable, __file__, "--memory-probe", engine, case, cell], check=True,
+                              capture_output=True, text=True)
+    except subprocess.CalledProcessError:
+        return None
+    return float(json.loads(done.stdout.strip().splitlines()[-1])["peak_mib"])
+
+
+def fmt(v: float | None, digits: int = 2) -> str:
+    return "—" if v is None else f"{v:.{digits}f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--cells", nargs="+", default=["lstm", "gru"], choices=["lstm", "gru"])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--min-seconds", type=float, default=2.0, help="time spent per engine and case (about)")
+    parser.add_argument("--min-calls", type=int, default=15)
+    parser.add_argument("--memory-probe", nargs=3, metavar=("ENGINE", "CASE", "CELL"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_probe:
+        memory_probe(*args.memory_probe)
+        return
+
+    versions = [f"rnnfast {rf.__version__} (products: {rf._core.gemm_backend()})"]
+    if torch is not None:
+        versions.append(f"torch {torch.__version__}")
+    if ort is not None:
+        versions.append(f"onnxruntime {ort.__version__}")
+    print("; ".join(versions) + "; float32; median ms")
+    print()
+    print("| case | cell | threads | rnnfast | PyTorch | ONNX Runtime | vs PyTorch | vs ONNX Runtime |")
+    print("|---|---|---|---|---|---|---|---|")
+    for case in args.cases:
+        for cell in args.cells:
+            for threads in args.threads:
+                ms = time_case(case, cell, threads, args.min_seconds, args.min_calls)
+                ours, pt, ox = ms["rnnfast"], ms.get("PyTorch"), ms.get("ONNX Runtime")
+                print(f"| {case} | {cell.upper()} | {threads} | {ours:.3f} | {fmt(pt, 3)} | {fmt(ox, 3)} | "
+                      f"{fmt(pt and pt / ours)}x | {fmt(ox and ox / ours)}x |", flush=True)
+    if "d" in args.cases:
+        print()
+        print("Peak memory of one training step, case d (MiB):")
+        print()
+        print("| cell | rnnfast | PyTorch | ratio |")
+        print("|---|---|---|---|")
+        for cell in args.cells:
+            ours = peak_memory("rnnfast", "d", cell)
+            pt = peak_memory("PyTorch", "d", cell) if torch is not None else None
+            ratio = pt / ours if ours and pt else None
+            print(f"| {cell.upper()} | {fmt(ours, 1)} | {fmt(pt, 1)} | {fmt(ratio)}x |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

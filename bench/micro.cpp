@@ -1,0 +1,193 @@
+// C++ microbenchmarks of the engine (Google Benchmark), on issue 3's shapes:
+//   Forward/<cell>/<case>/threads:<n>   whole-sequence inference (return_sequences), ms and FLOP/s
+//   Train/<cell>/<case>/threads:<n>     forward with training plus backward to every gradient
+//   PerStep/<cell>/H<h>                 batch 1, 1 input, 1000 steps: time per step (the streaming kernel)
+//   InputProduct/<case>, RecurrentProduct/<case>   the two products of a forward pass, for the roofline
+// FLOP/s counts multiply-adds as two FLOPs, of the products only (the gate passes are not counted).
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "rnnfast/rnnfast.hpp"
+
+namespace {
+
+using rnnfast::CellType;
+using rnnfast::Index;
+
+struct Case {
+  const char* name;
+  Index batch, time, input, units;
+};
+const Case kCases[] = {{"a", 1, 100, 32, 128}, {"b", 64, 100, 256, 256}, {"d", 16, 1000, 64, 128}};
+
+struct CellInfo {
+  const char* name;
+  CellType type;
+};
+const CellInfo kCells[] = {{"simple_rnn", CellType::simple_rnn_tanh},
+                           {"lstm", CellType::lstm},
+                           {"gru", CellType::gru},
+                           {"gru_reset_before", CellType::gru_reset_before}};
+
+std::vector<float> random_vector(Index n, unsigned seed, float scale = 0.1f) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> dist(-scale, scale);
+  std::vector<float> v(static_cast<std::size_t>(n));
+  for (auto& x : v) x = dist(gen);
+  return v;
+}
+
+// Everything one layer call needs, sized for a case.
+struct Problem {
+  rnnfast::Recurrent<float> rnn;
+  std::vector<float> x, kernel, recurrent, bias, y, h, c, dy, dx, dh0, dc0, dk, dr, db;
+  rnnfast::Workspace<float> ws;
+  rnnfast::SequenceInput<float> in;
+  rnnfast::SequenceOptions opt;
+  rnnfast::SequenceOutput<float> out;
+
+  Problem(CellType type, const Case& k) : rnn(type, k.input, k.units) {
+    const Index G = rnnfast::gate_count(type) * k.units, rows = k.batch * k.time;
+    x = random_vector(rows * k.input, 1, 1.0f);
+    kernel = random_vector(k.input * G, 2);
+    recurrent = random_vector(k.units * G, 3);
+    bias = random_vector(rnnfast::bias_size(type, k.units), 4);
+    y.resize(rows * k.units);
+    h.resize(k.batch * k.units);
+    c.resize(k.batch * k.units);
+    dy = random_vector(rows * k.units, 5, 1.0f);
+    dx.resize(rows * k.input);
+    dh0.resize(h.size());
+    dc0.resize(c.size());
+    dk.resize(kernel.size());
+    dr.resize(recurrent.size());
+    db.resize(bias.size());
+    in.batch = k.batch;
+    in.time = k.time;
+    in.input_size = k.input;
+    in.x = x.data();
+    opt.return_sequences = true;
+    out.y = y.data();
+    out.h_final = h.data();
+    out.c_final = c.data();
+  }
+  rnnfast::CellWeights<float> weights() const { return {kernel.data(), recurrent.data(), bias.data()}; }
+  void forward(bool training) { rnn.forward(in, opt, weights(), out, ws, training); }
+  void backward() {
+    rnnfast::SequenceGradIn<float> gin;
+    gin.dy = dy.data();
+    rnnfast::SequenceGradOut<float> gout;
+    gout.dx = dx.data();
+    gout.dh0 = dh0.data();
+    gout.dc0 = dc0.data();
+    gout.weights = {dk.data(), dr.data(), db.data()};
+    rnn.backward(ws, weights(), gin, gout);
+  }
+};
+
+double forward_flops(CellType type, const Case& k) {
+  const double G = rnnfast::gate_count(type) * static_cast<double>(k.units);
+  return 2.0 * k.batch * k.time * G * (k.input + k.units);
+}
+
+void add_rate(benchmark::State& st, double flops) {
+  st.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void bm_forward(benchmark::State& st, CellType type, Case k, int threads) {
+  rnnfast::set_num_threads(threads);
+  Problem p(type, k);
+  for (auto _ : st) {
+    p.forward(false);
+    benchmark::DoNotOptimize(p.y.data());
+  }
+  add_rate(st, forward_flops(type, k));
+}
+
+void bm_train(benchmark::State& st, CellType type, Case k, int threads) {
+  rnnfast::set_num_threads(threads);
+  Problem p(type, k);
+  for (auto _ : st) {
+    p.forward(true);
+    p.backward();
+    benchmark::DoNotOptimize(p.dx.data());
+  }
+  add_rate(st, 3 * forward_flops(type, k));  // backward: dA·Uᵀ per step, then dW, dU, dX
+}
+
+void bm_per_step(benchmark::State& st, CellType type, Index units) {
+  rnnfast::set_num_threads(1);
+  const Case k{"stream", 1, 1000, 1, units};
+  Problem p(type, k);
+  for (auto _ : st) {
+    p.forward(false);
+    benchmark::DoNotOptimize(p.y.data());
+  }
+  st.counters["per_step"] = benchmark::Counter(static_cast<double>(k.time),
+                                               benchmark::Counter::kIsIterationInvariantRate |
+                                                   benchmark::Counter::kInvert);
+}
+
+void bm_input_product(benchmark::State& st, Case k) {
+  rnnfast::set_num_threads(1);
+  const Index G = 4 * k.units, rows = k.batch * k.time;
+  auto x = random_vector(rows * k.input, 1), w = random_vector(k.input * G, 2);
+  std::vector<float> out(static_cast<std::size_t>(rows * G));
+  for (auto _ : st) {
+    rnnfast::linalg::gemm(rnnfast::linalg::Op::none, rnnfast::linalg::Op::none, rows, G, k.input, 1.0f, x.data(),
+                          k.input, w.data(), G, 0.0f, out.data(), G);
+    benchmark::DoNotOptimize(out.data());
+  }
+  add_rate(st, 2.0 * rows * G * k.input);
+}
+
+// The per-step products of one LSTM forward pass: T × (B × H)·(H × 4H) on U packed once.
+void bm_recurrent_product(benchmark::State& st, Case k) {
+  using S = rnnfast::linalg::PanelShape<float>;
+  const Index H = k.units, G = 4 * H;
+  auto u = random_vector(H * G, 3);
+  auto h = random_vector(k.batch * H, 4);
+  std::vector<float, Eigen::aligned_allocator<float>> packed(rnnfast::PackedRecurrent<float>::size(4, H));
+  const rnnfast::PackedRecurrent<float> pr(packed.data(), 4, H);
+  pr.pack(u.data(), false, {0, H});
+  std::vector<float> out(static_cast<std::size_t>(k.batch * G));
+  for (auto _ : st) {
+    for (Index t = 0; t < k.time; ++t)
+      for (int g = 0; g < 4; ++g)
+        rnnfast::linalg::gemm_packed(k.batch, h.data(), H, pr.gate(g), 0, S::panels(H), out.data() + g * H, G,
+                                     false);
+    benchmark::DoNotOptimize(out.data());
+  }
+  add_rate(st, 2.0 * k.batch * k.time * G * H);
+}
+
+int register_all() {
+  for (const auto& k : kCases) {
+    for (const auto& cell : kCells)
+      for (int threads : {1, 2}) {
+        const std::string suffix = std::string(cell.name) + "/" + k.name + "/threads:" + std::to_string(threads);
+        benchmark::RegisterBenchmark(("Forward/" + suffix).c_str(), bm_forward, cell.type, k, threads)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
+        benchmark::RegisterBenchmark(("Train/" + suffix).c_str(), bm_train, cell.type, k, threads)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
+      }
+    benchmark::RegisterBenchmark((std::string("InputProduct/") + k.name).c_str(), bm_input_product, k)
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark((std::string("RecurrentProduct/") + k.name).c_str(), bm_recurrent_product, k)
+        ->Unit(benchmark::kMillisecond);
+  }
+  for (const auto& cell : kCells)
+    for (Index units : {8, 16, 32, 64, 128})
+      benchmark::RegisterBenchmark(("PerStep/" + std::string(cell.name) + "/H" + std::to_string(units)).c_str(),
+                                   bm_per_step, cell.type, units)
+          ->Unit(benchmark::kMicrosecond);
+  return 0;
+}
+const int registered = register_all();
+
+}  // namespace
