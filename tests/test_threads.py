@@ -2,8 +2,8 @@
 slice of the units; H = 72 leaves a partial panel), checked against the one-thread engine, the NumPy reference
 and directional finite differences; and concurrent calls from Python threads.
 
-Tolerances: against one thread, float64 rtol 1e-12 / atol 1e-13 and float32 rtol 1e-5 / atol 1e-6 (the input
-product may be split differently, everything else is the same arithmetic); against the reference, float64
+Tolerances: against one thread, float64 rtol 1e-12 / atol 1e-13 and float32 rtol 1e-5 / atol 1e-6, atol scaled
+by each array's largest magnitude (the post-loop products are split differently across threads); against the reference, float64
 rtol 1e-10 / atol 1e-12; directional derivatives (float64, step 1e-6) rtol 1e-6.
 """
 
@@ -16,7 +16,7 @@ from conftest import make_layer
 import reference
 import rnnfast as rf
 
-BATCH, TIME, FEATURES, UNITS = 13, 7, 5, 72
+BATCH, TIME, FEATURES, UNITS = 13, 23, 5, 72  # 23 steps: three input chunks of 9 steps
 OPTIONS = [
     {"return_sequences": True},
     {"return_sequences": True, "go_backwards": True, "time_major": True},
@@ -33,6 +33,8 @@ def restore_threads():
 
 def inputs(cell, options, dtype, rng, lengths=True):
     layer = make_layer(cell, UNITS, FEATURES, dtype=dtype, return_state=True, **options)
+    # make_layer's ±0.6 weights make 72 units over 23 steps explode; a quarter keeps the dynamics stable.
+    layer.set_weights({k: v * 0.25 for k, v in layer.get_weights().items()})
     shape = (TIME, BATCH, FEATURES) if options.get("time_major") else (BATCH, TIME, FEATURES)
     x = rng.normal(size=shape)
     n_states = 2 if cell[3] == "lstm" else 1
@@ -58,14 +60,19 @@ def test_team_matches_one_thread(cell, options, dtype, restore_threads):
         outputs, grads, _ = forward_backward(layer, x, state, lengths)
         inference = layer(x, initial_state=state, lengths=lengths)
         results[threads] = (outputs, grads, inference)
-    tol = {"rtol": 1e-12, "atol": 1e-13} if dtype == "float64" else {"rtol": 1e-5, "atol": 1e-6}
     (out1, grads1, inf1), (out2, grads2, inf2) = results[1], results[2]
+
+    def same(b, a, name=""):
+        scale = float(np.max(np.abs(a), initial=1.0))
+        tol = {"rtol": 1e-12, "atol": 1e-13 * scale} if dtype == "float64" else {"rtol": 1e-5, "atol": 1e-6 * scale}
+        np.testing.assert_allclose(b, a, **tol, err_msg=name)
+
     for a, b in zip(out1 + inf1, out2 + inf2):
-        np.testing.assert_allclose(b, a, **tol)
+        same(b, a)
     for name in grads1:
         pairs = zip(grads1[name], grads2[name]) if name == "initial_state" else [(grads1[name], grads2[name])]
         for a, b in pairs:
-            np.testing.assert_allclose(b, a, **tol, err_msg=name)
+            same(b, a, name)
 
 
 @pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(k for k, v in o.items() if v) or "last")

@@ -1,16 +1,17 @@
 // The sequence driver: forward over a whole sequence and backpropagation through time, for any cell.
 //
-// Forward:  XW = X·W for all T·B rows in one GEMM; then per step the cell's recurrent product(s) and one fused
-//           pass over the gates. Training keeps, per step and row, h_{t-1}, c_{t-1} and the cell's saved
+// Forward:  X·W in chunks of ~128 rows (a few steps), each just before its steps, into the steps' saved slots;
+//           then per step the cell's recurrent product(s) added on top and one fused pass over the gates. W and U
+//           are packed once per call. Training keeps, per step and row, h_{t-1}, c_{t-1} and the cell's saved
 //           activations.
 // Backward: per step in reverse, the fused gate-gradient pass and dh_{t-1} = dA_t·Uᵀ; after the loop, dW, dU and
 //           dX as large GEMMs over all steps.
 //
 // Threads: a call runs as one job of the thread pool. Each thread packs and multiplies its own slice of the
-// units (see cells/common.hpp); the team meets once per step (GRU without reset_after: twice). The large
-// products before and after the loop are shared by rows or columns.
+// units (see cells/common.hpp), input product included; the team meets once per step (GRU without
+// reset_after: twice). The large products after the backward loop are shared by rows or columns.
 //
-// Every whole-sequence array (X, XW, dA, the saved arrays) is a contiguous (T·B) × width matrix whose rows are
+// Every whole-sequence array (X, dA, the saved arrays) is a contiguous (T·B) × width matrix whose rows are
 // ordered like the input: row(t, b) = t·B + b (time-major) or b·T + t (batch-major). A step's B rows are then
 // equally spaced, which is all a GEMM needs, so neither layout is ever transposed. With per-sequence lengths or
 // go_backwards, X is first copied time-major in processing order with zero padding (one pass over X).
@@ -69,12 +70,12 @@ struct SequenceGradOut {
 template <class T>
 struct Workspace {
   std::vector<T> x_packed;  // time-major, processing order, zero padded (lengths or go_backwards)
-  std::vector<T> seq;       // XW in forward, dA in backward
-  std::vector<T> saved;     // training: per step activations; inference: one step's
+  std::vector<T> seq;       // dA (backward)
+  std::vector<T> saved;     // training: every step's activations; inference: one input chunk's steps
   std::vector<T> h_prev, c_prev;  // training: the state entering every step; inference: two ping-pong blocks
   std::vector<T> h_last, c_last;  // the final state, kept for backward
   std::vector<T> dh, dh_next, dc, scratch, dx_packed;
-  std::vector<T, Eigen::aligned_allocator<T>> packed_u;  // U packed for this call's products
+  std::vector<T, Eigen::aligned_allocator<T>> packed_u, packed_w;  // U and W packed for this call's products
   std::vector<std::uint8_t> active;  // T × B: step t of sequence b runs
   std::vector<std::int64_t> lengths;
   Index batch = 0, time = 0, input_size = 0;
@@ -101,7 +102,7 @@ class Sequence {
   void forward(const SequenceInput<T>& in, const SequenceOptions& opt, const CellWeights<T>& w,
                const SequenceOutput<T>& out, Workspace<T>& ws, bool training) const {
     const Index B = in.batch, T_ = in.time, D = in.input_size, H = cell_.units();
-    const Index G = Cell::gates * H, SW = cell_.saved_width();
+    const Index SW = cell_.saved_width();
     detail::check_gemm_dim(B * T_, "batch * time");
     ws.batch = B;
     ws.time = T_;
@@ -121,9 +122,9 @@ class Sequence {
     }
     const auto [ts, bs] = row_strides(ws);
 
-    detail::grow(ws.seq, rows * std::max(G, cell_.da_width()));
     detail::grow(ws.h_last, B * H);
     if (Cell::has_cell_state) detail::grow(ws.c_last, B * H);
+    const Index chunk = std::min<Index>(T_, std::max<Index>(1, kInputChunkRows / std::max<Index>(B, 1)));
     // Where the state entering step t lives: training keeps all of them (row layout as X), inference two blocks.
     T *h_base, *c_base = nullptr;
     Index h_ld, h_step;
@@ -136,7 +137,7 @@ class Sequence {
       h_step = ts * H;
     } else {
       detail::grow(ws.h_prev, 2 * B * H);
-      detail::grow(ws.saved, B * SW);
+      detail::grow(ws.saved, chunk * B * SW);  // the steps of one input chunk
       if (Cell::has_cell_state) detail::grow(ws.c_prev, 2 * B * H);
       h_base = ws.h_prev.data();
       h_ld = H;
@@ -147,38 +148,62 @@ class Sequence {
     load_state(in.h0, T_ > 0 ? state_block(h_base, 0) : ws.h_last.data(), T_ > 0 ? h_ld : H, B, H);
     if (Cell::has_cell_state)
       load_state(in.c0, T_ > 0 ? state_block(c_base, 0) : ws.c_last.data(), T_ > 0 ? h_ld : H, B, H);
-    detail::grow(ws.packed_u, PackedRecurrent<T>::size(Cell::gates, H));
+    // Step t's saved rows: in the whole-sequence array (training), else in the chunk's block; ld_saved apart.
+    const Index ld_saved = training ? bs * SW : SW;
+    auto saved_block = [&](Index t, Index chunk_start) {
+      return training ? ws.saved.data() + t * ts * SW : ws.saved.data() + (t - chunk_start) * B * SW;
+    };
+    detail::grow(ws.packed_u, PackedGates<T>::size(Cell::gates, H, H));
+    detail::grow(ws.packed_w, PackedGates<T>::size(Cell::gates, D, H));
 
     ThreadPool::global().run(team_size(B), [&](const Team& team) {
       const UnitSlice units = unit_slice<T>(team, H);
-      const PackedRecurrent<T> packed(ws.packed_u.data(), Cell::gates, H);
-      packed.pack(w.recurrent_kernel, false, units);  // only this thread multiplies these panels
-      linalg::gemm(team, linalg::Op::none, linalg::Op::none, rows, G, D, T(1), x, D, w.kernel, G, T(0),
-                   ws.seq.data(), G);
-      team.sync();  // XW complete
-      const StepContext<T> ctx{w, packed, units, team};
-      for (Index t = 0; t < T_; ++t) {
-        StepForward<T> s;
-        s.batch = B;
-        s.xw = ws.seq.data() + t * ts * G;
-        s.ld_xw = bs * G;
-        s.h_prev = state_block(h_base, t);
-        s.ld_h_prev = h_ld;
-        const bool last = t + 1 == T_;
-        s.h = last ? ws.h_last.data() : state_block(h_base, t + 1);
-        s.ld_h = last ? H : h_ld;
-        if (Cell::has_cell_state) {
-          s.c_prev = state_block(c_base, t);
-          s.ld_c_prev = h_ld;
-          s.c = last ? ws.c_last.data() : state_block(c_base, t + 1);
-          s.ld_c = last ? H : h_ld;
+      // Only this thread multiplies its panels, so no one waits for anyone's packing.
+      const PackedGates<T> u(ws.packed_u.data(), Cell::gates, H, H), wk(ws.packed_w.data(), Cell::gates, D, H);
+      u.pack(w.recurrent_kernel, false, units);
+      wk.pack(w.kernel, false, units);
+      const StepContext<T> ctx{w, u, units, team};
+
+      // x·W of steps [t0, t1) into their saved slots, this thread's columns. The rows are equally spaced when
+      // time-major or with one sequence: one product; else one product per step.
+      auto input_product = [&](Index t0, Index t1) {
+        const bool uniform = B == 1 || (bs == 1 && ts == B);
+        const Index x_stride = (B == 1 ? ts : 1) * D, out_stride = training && B == 1 ? ts * SW : SW;
+        for (int g = 0; g < Cell::gates; ++g) {
+          if (uniform) {
+            wk.multiply(units, g, (t1 - t0) * B, x + t0 * ts * D, x_stride, saved_block(t0, t0) + g * H, out_stride,
+                        false);
+          } else {
+            for (Index t = t0; t < t1; ++t)
+              wk.multiply(units, g, B, x + t * ts * D, bs * D, saved_block(t, t0) + g * H, ld_saved, false);
+          }
         }
-        s.saved = training ? ws.saved.data() + t * ts * SW : ws.saved.data();
-        s.ld_saved = training ? bs * SW : SW;
-        s.active = step_activity(ws, t);
-        cell_.forward_step(s, ctx);
-        if (opt.return_sequences) write_outputs(s, ws, t, units, out.y);
-        team.sync();  // h_t complete before anyone multiplies it
+      };
+
+      for (Index t0 = 0; t0 < T_; t0 += chunk) {
+        const Index t1 = std::min(T_, t0 + chunk);
+        input_product(t0, t1);
+        for (Index t = t0; t < t1; ++t) {
+          StepForward<T> s;
+          s.batch = B;
+          s.h_prev = state_block(h_base, t);
+          s.ld_h_prev = h_ld;
+          const bool last = t + 1 == T_;
+          s.h = last ? ws.h_last.data() : state_block(h_base, t + 1);
+          s.ld_h = last ? H : h_ld;
+          if (Cell::has_cell_state) {
+            s.c_prev = state_block(c_base, t);
+            s.ld_c_prev = h_ld;
+            s.c = last ? ws.c_last.data() : state_block(c_base, t + 1);
+            s.ld_c = last ? H : h_ld;
+          }
+          s.saved = saved_block(t, t0);
+          s.ld_saved = ld_saved;
+          s.active = step_activity(ws, t);
+          cell_.forward_step(s, ctx);
+          if (opt.return_sequences) write_outputs(s, ws, t, units, out.y);
+          team.sync();  // h_t complete before anyone multiplies it
+        }
       }
     });
     std::copy(ws.h_last.begin(), ws.h_last.begin() + B * H, out.h_final);
@@ -210,7 +235,8 @@ class Sequence {
       for (Index i = 0; i < B * H; ++i) dh[i] += gin.dy[i];
     if (Cell::has_cell_state) load_state(gin.dc_final, ws.dc.data(), H, B, H);
     std::fill(gout.weights.bias, gout.weights.bias + cell_.bias_size(), T(0));
-    detail::grow(ws.packed_u, PackedRecurrent<T>::size(Cell::gates, H));
+    detail::grow(ws.seq, rows * DW);
+    detail::grow(ws.packed_u, PackedGates<T>::size(Cell::gates, H, H));
 
     SequenceMatrices<T> m;
     m.rows = rows;
@@ -229,7 +255,7 @@ class Sequence {
 
     ThreadPool::global().run(team_size(B), [&](const Team& team) {
       const UnitSlice units = unit_slice<T>(team, H);
-      const PackedRecurrent<T> packed(ws.packed_u.data(), Cell::gates, H);
+      const PackedGates<T> packed(ws.packed_u.data(), Cell::gates, H, H);
       packed.pack(w.recurrent_kernel, true, units);  // Uᵀ: this thread's dh_{t-1} columns
       const StepContext<T> ctx{w, packed, units, team};
       T* dh_t = dh;
@@ -275,6 +301,10 @@ class Sequence {
   }
 
  private:
+  // Rows of x·W computed at once, just before their steps: enough rows to reuse each panel of W, few enough that
+  // the result is still in cache when the steps read it.
+  static constexpr Index kInputChunkRows = 128;
+
   // Threads for a call: one unless a step has enough work to pay for the team meeting once per step, and never
   // more than there are panels of units to share.
   int team_size(Index batch) const {

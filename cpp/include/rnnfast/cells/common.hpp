@@ -47,36 +47,45 @@ UnitSlice unit_slice(const Team& team, Index units) {
   return {std::min(p0 * S::nr, units), std::min(p1 * S::nr, units)};
 }
 
-// U packed once per call, gate by gate: U_g = U[:, g·H : (g+1)·H] for forward products (h·U_g), U_gᵀ for
-// backward ones (dA_g·U_gᵀ). Each block is H × H in panels of the H output units.
+// A weight matrix packed once per call, gate by gate: M_g = M[:, g·H : (g+1)·H] (K × H; for h·U_g and x·W_g), or
+// its transpose (H × H; for the backward products dA_g·U_gᵀ). Each block is in panels of the H output units.
 template <class T>
-class PackedRecurrent {
+class PackedGates {
  public:
-  static Index size(int gates, Index units) { return gates * linalg::PanelShape<T>::packed_size(units, units); }
-  PackedRecurrent(T* data, int gates, Index units) : data_(data), gates_(gates), units_(units) {}
+  static Index size(int gates, Index k, Index units) {
+    return gates * linalg::PanelShape<T>::packed_size(k, units);
+  }
+  PackedGates(T* data, int gates, Index k, Index units) : data_(data), gates_(gates), k_(k), units_(units) {}
 
-  linalg::PackedMatrix<T> gate(int g) const { return {data_ + g * block(), units_, units_}; }
+  linalg::PackedMatrix<T> gate(int g) const { return {data_ + g * block(), k_, units_}; }
 
-  // Packs this slice's panels of every gate (forward: U_g; backward: U_gᵀ).
-  void pack(const T* recurrent_kernel, bool transposed, UnitSlice slice) const {
+  // Packs this slice's panels of every gate from `matrix` (K × G·H row-major; transposed: H × G·H, read as
+  // its gate blocks' transposes).
+  void pack(const T* matrix, bool transposed, UnitSlice slice) const {
     using S = linalg::PanelShape<T>;
-    const Index H = units_, p0 = slice.begin / S::nr, p1 = S::panels(slice.end);
-    for (int g = 0; g < gates_; ++g)  // U_g starts at column g·H; packed transposed, its rows become columns
-      linalg::pack_panels(recurrent_kernel + g * H, gates_ * H, transposed, H, H, p0, p1, data_ + g * block());
+    const Index p0 = slice.begin / S::nr, p1 = S::panels(slice.end);
+    for (int g = 0; g < gates_; ++g)  // M_g starts at column g·H; packed transposed, its rows become columns
+      linalg::pack_panels(matrix + g * units_, gates_ * units_, transposed, k_, units_, p0, p1, data_ + g * block());
+  }
+
+  // block[:, slice] (+)= a · M_g[:, slice]: block is the rows × H destination of gate g (row stride ld).
+  void multiply(UnitSlice slice, int g, Index rows, const T* a, Index lda, T* block, Index ld, bool accumulate) const {
+    using S = linalg::PanelShape<T>;
+    linalg::gemm_packed(rows, a, lda, gate(g), slice.begin / S::nr, S::panels(slice.end), block, ld, accumulate);
   }
 
  private:
-  Index block() const { return linalg::PanelShape<T>::packed_size(units_, units_); }
+  Index block() const { return linalg::PanelShape<T>::packed_size(k_, units_); }
   T* data_;
   int gates_;
-  Index units_;
+  Index k_, units_;
 };
 
 // What a cell's step needs besides the step's arrays.
 template <class T>
 struct StepContext {
   const CellWeights<T>& weights;
-  const PackedRecurrent<T>& packed;  // U_g (forward step) or U_gᵀ (backward step)
+  const PackedGates<T>& packed;  // U_g (forward step) or U_gᵀ (backward step)
   UnitSlice units;                   // this thread's units
   const Team& team;
 };
@@ -85,8 +94,6 @@ struct StepContext {
 template <class T>
 struct StepForward {
   Index batch = 0;
-  const T* xw = nullptr;  // x·W without bias
-  Index ld_xw = 0;
   const T* h_prev = nullptr;
   Index ld_h_prev = 0;
   const T* c_prev = nullptr;  // cells with a cell state only
@@ -95,7 +102,9 @@ struct StepForward {
   Index ld_h = 0;
   T* c = nullptr;
   Index ld_c = 0;
-  T* saved = nullptr;  // what backward needs, Cell::saved_width() per row (at inference: scratch)
+  // What backward needs, Cell::saved_width() per row (at inference: scratch). On entry gate g's slot
+  // [g·H, (g+1)·H) holds x_t·W_g (without bias); the cell adds its recurrent product and activates.
+  T* saved = nullptr;
   Index ld_saved = 0;
   const std::uint8_t* active = nullptr;  // per row: 1 while the sequence runs; nullptr = all rows active
 };
@@ -139,6 +148,21 @@ using Vec = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
 template <class T>
 using CVec = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 
+// SIMD packets and the vectorised activations for hand-fused gate passes: a whole cell update per packet of
+// units in registers, instead of one Eigen expression (one pass over memory) per gate. Only where Eigen
+// vectorises tanh (float); elsewhere the cells use their Eigen expressions.
+template <class T>
+struct PacketMath {
+  using Packet = typename linalg::PanelShape<T>::Packet;
+  static constexpr Index lanes = linalg::PanelShape<T>::lanes;
+  static constexpr bool fused = lanes > 1 && Eigen::internal::packet_traits<T>::HasTanh;
+  static Packet load(const T* p) { return Eigen::internal::ploadu<Packet>(p); }
+  static void store(T* p, const Packet& v) { Eigen::internal::pstoreu(p, v); }
+  static Packet sum(const T* a, const T* b) { return Eigen::internal::padd(load(a), load(b)); }
+  static Packet sigmoid(const Packet& x) { return Eigen::internal::scalar_logistic_op<T>().packetOp(x); }
+  static Packet tanh(const Packet& x) { return Eigen::internal::ptanh(x); }
+};
+
 inline bool row_active(const std::uint8_t* active, Index r) { return active == nullptr || active[r] != 0; }
 
 template <class T>
@@ -155,28 +179,21 @@ void pass_inactive_gradient(const StepBackward<T>& s, Index units, UnitSlice u) 
 }
 
 // The per-step recurrent product on this slice, gates [first, first + count):
-// out[:, g·H + slice] = h · U_g[:, slice].
+// out[:, g·H + slice] (+)= h · U_g[:, slice].
 template <class T>
 void recurrent_product(const StepContext<T>& ctx, int first, int count, Index batch, const T* h, Index ld_h, T* out,
-                       Index ld_out) {
-  using S = linalg::PanelShape<T>;
-  const Index p0 = ctx.units.begin / S::nr, p1 = S::panels(ctx.units.end);
-  for (int g = first; g < first + count; ++g) {
-    const auto u = ctx.packed.gate(g);
-    linalg::gemm_packed(batch, h, ld_h, u, p0, p1, out + g * u.n, ld_out, false);
-  }
+                       Index ld_out, bool accumulate) {
+  for (int g = first; g < first + count; ++g)
+    ctx.packed.multiply(ctx.units, g, batch, h, ld_h, out + g * ctx.packed.gate(g).n, ld_out, accumulate);
 }
 
 // Its backward on this slice: dh[:, slice] = Σ_g dA[:, g·H : (g+1)·H] · U_gᵀ[:, slice], dh of row length H.
 template <class T>
 void recurrent_product_backward(const StepContext<T>& ctx, int first, int count, Index batch, const T* da,
                                 Index ld_da, T* dh) {
-  using S = linalg::PanelShape<T>;
-  const Index p0 = ctx.units.begin / S::nr, p1 = S::panels(ctx.units.end);
-  for (int g = first; g < first + count; ++g) {
-    const auto ut = ctx.packed.gate(g);
-    linalg::gemm_packed(batch, da + g * ut.n, ld_da, ut, p0, p1, dh, ut.n, g > first);
-  }
+  const Index H = ctx.packed.gate(0).n;
+  for (int g = first; g < first + count; ++g)
+    ctx.packed.multiply(ctx.units, g, batch, da + g * H, ld_da, dh, H, g > first);
 }
 
 // Accumulate the pre-activation gradient of one row into the bias gradient.

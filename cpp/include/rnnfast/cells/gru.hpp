@@ -58,18 +58,19 @@ class GruCell {
   void forward_reset_after(const StepForward<T>& s, const StepContext<T>& ctx) const {
     using namespace detail;
     const Index H = units_, u0 = ctx.units.begin, n = ctx.units.size();
-    recurrent_product(ctx, 0, 3, s.batch, s.h_prev, s.ld_h_prev, s.saved, s.ld_saved);
+    // Slots z, r: x·W + h·U; slot h̃ keeps x_h, and u_h = h·U_h goes to the fourth slot (r multiplies it alone).
+    recurrent_product(ctx, 0, 2, s.batch, s.h_prev, s.ld_h_prev, s.saved, s.ld_saved, true);
+    recurrent_product(ctx, 2, 1, s.batch, s.h_prev, s.ld_h_prev, s.saved + H, s.ld_saved, false);
     const T* b_in = ctx.weights.bias + u0;
     const T* b_rec = ctx.weights.bias + 3 * H + u0;
     for (Index r = 0; r < s.batch; ++r) {
       T* a = s.saved + r * s.ld_saved + u0;
       if (row_active(s.active, r)) {
-        const T* xw = s.xw + r * s.ld_xw + u0;
         Vec<T> z(a, n), rg(a + H, n), hh(a + 2 * H, n), uh(a + 3 * H, n);
-        uh = hh + CVec<T>(b_rec + 2 * H, n);  // u_h with its bias, before h̃ takes its slot
-        z = (z + CVec<T>(xw, n) + CVec<T>(b_in, n) + CVec<T>(b_rec, n)).logistic();
-        rg = (rg + CVec<T>(xw + H, n) + CVec<T>(b_in + H, n) + CVec<T>(b_rec + H, n)).logistic();
-        hh = (CVec<T>(xw + 2 * H, n) + CVec<T>(b_in + 2 * H, n) + rg * uh).tanh();
+        uh += CVec<T>(b_rec + 2 * H, n);
+        z = (z + CVec<T>(b_in, n) + CVec<T>(b_rec, n)).logistic();
+        rg = (rg + CVec<T>(b_in + H, n) + CVec<T>(b_rec + H, n)).logistic();
+        hh = (hh + CVec<T>(b_in + 2 * H, n) + rg * uh).tanh();
       }
       write_state(s, ctx.units, r, a, a + 2 * H);
     }
@@ -141,7 +142,7 @@ class GruCell {
     using namespace detail;
     const Index H = units_, u0 = ctx.units.begin, n = ctx.units.size();
     const T* b = ctx.weights.bias + u0;
-    recurrent_product(ctx, 0, 2, s.batch, s.h_prev, s.ld_h_prev, s.saved, s.ld_saved);
+    recurrent_product(ctx, 0, 2, s.batch, s.h_prev, s.ld_h_prev, s.saved, s.ld_saved, true);
     for (Index r = 0; r < s.batch; ++r) {
       T* a = s.saved + r * s.ld_saved + u0;
       Vec<T> z(a, n), rg(a + H, n), rh(a + 3 * H, n);
@@ -149,19 +150,18 @@ class GruCell {
         rh.setZero();  // keeps the second product finite for rows that do not run
         continue;
       }
-      const T* xw = s.xw + r * s.ld_xw + u0;
-      z = (z + CVec<T>(xw, n) + CVec<T>(b, n)).logistic();
-      rg = (rg + CVec<T>(xw + H, n) + CVec<T>(b + H, n)).logistic();
+      z = (z + CVec<T>(b, n)).logistic();
+      rg = (rg + CVec<T>(b + H, n)).logistic();
       rh = rg * CVec<T>(s.h_prev + r * s.ld_h_prev + u0, n);
     }
     // (r⊙h_{t-1})·U_h can only start once r is known for every unit: the second product of the step.
     ctx.team.sync();
-    recurrent_product(ctx, 2, 1, s.batch, s.saved + 3 * H, s.ld_saved, s.saved, s.ld_saved);
+    recurrent_product(ctx, 2, 1, s.batch, s.saved + 3 * H, s.ld_saved, s.saved, s.ld_saved, true);  // onto x_h
     for (Index r = 0; r < s.batch; ++r) {
       T* a = s.saved + r * s.ld_saved + u0;
       if (row_active(s.active, r)) {
         Vec<T> hh(a + 2 * H, n);
-        hh = (hh + CVec<T>(s.xw + r * s.ld_xw + 2 * H + u0, n) + CVec<T>(b + 2 * H, n)).tanh();
+        hh = (hh + CVec<T>(b + 2 * H, n)).tanh();
       }
       write_state(s, ctx.units, r, a, a + 2 * H);
     }

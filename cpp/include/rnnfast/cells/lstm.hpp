@@ -22,9 +22,9 @@ class LstmCell {
   // This thread's units: the product of their gate columns, then the fused pass over them.
   void forward_step(const StepForward<T>& s, const StepContext<T>& ctx) const {
     using namespace detail;
-    const Index H = units_, u0 = ctx.units.begin, n = ctx.units.size();
-    // The recurrent product lands in the saved rows; the fused pass below turns it into gate activations.
-    recurrent_product(ctx, 0, 4, s.batch, s.h_prev, s.ld_h_prev, s.saved, s.ld_saved);
+    const Index u0 = ctx.units.begin, n = ctx.units.size();
+    // The recurrent product adds to x·W in the saved rows; the fused pass below turns them into activations.
+    recurrent_product(ctx, 0, 4, s.batch, s.h_prev, s.ld_h_prev, s.saved, s.ld_saved, true);
     const T* b = ctx.weights.bias + u0;
     for (Index r = 0; r < s.batch; ++r) {
       const T* c_prev = s.c_prev + r * s.ld_c_prev + u0;
@@ -36,15 +36,8 @@ class LstmCell {
         continue;
       }
       T* a = s.saved + r * s.ld_saved + u0;
-      const T* xw = s.xw + r * s.ld_xw + u0;
-      Vec<T> i(a, n), f(a + H, n), g(a + 2 * H, n), o(a + 3 * H, n);
-      i = (i + CVec<T>(xw, n) + CVec<T>(b, n)).logistic();
-      f = (f + CVec<T>(xw + H, n) + CVec<T>(b + H, n)).logistic();
-      g = (g + CVec<T>(xw + 2 * H, n) + CVec<T>(b + 2 * H, n)).tanh();
-      o = (o + CVec<T>(xw + 3 * H, n) + CVec<T>(b + 3 * H, n)).logistic();
-      Vec<T> c_new(c, n);
-      c_new = f * CVec<T>(c_prev, n) + i * g;
-      Vec<T>(h, n) = o * c_new.tanh();
+      const Index done = fused_forward(n, a, b, c_prev, c, h);
+      if (done < n) eigen_forward(n - done, a + done, b + done, c_prev + done, c + done, h + done);
     }
   }
 
@@ -83,6 +76,47 @@ class LstmCell {
   }
 
  private:
+  // One row's update of n units, all four gates of a unit in registers: a holds x·W + h·U of gate g at
+  // a[g·H + j] and gets the activations; returns how many units it did (whole packets).
+  Index fused_forward(Index n, T* a, const T* b, const T* c_prev, T* c, T* h) const {
+    using P = detail::PacketMath<T>;
+    if constexpr (!P::fused) {
+      return 0;
+    } else {
+      using namespace Eigen::internal;
+      const Index H = units_;
+      Index j = 0;
+      for (; j + P::lanes <= n; j += P::lanes) {
+        const auto i = P::sigmoid(P::sum(a + j, b + j));
+        const auto f = P::sigmoid(P::sum(a + H + j, b + H + j));
+        const auto g = P::tanh(P::sum(a + 2 * H + j, b + 2 * H + j));
+        const auto o = P::sigmoid(P::sum(a + 3 * H + j, b + 3 * H + j));
+        const auto c_new = pmadd(f, P::load(c_prev + j), pmul(i, g));
+        P::store(a + j, i);
+        P::store(a + H + j, f);
+        P::store(a + 2 * H + j, g);
+        P::store(a + 3 * H + j, o);
+        P::store(c + j, c_new);
+        P::store(h + j, pmul(o, P::tanh(c_new)));
+      }
+      return j;
+    }
+  }
+
+  // The same update with Eigen expressions (double, and the units after the last whole packet).
+  void eigen_forward(Index n, T* a, const T* b, const T* c_prev, T* c, T* h) const {
+    using namespace detail;
+    const Index H = units_;
+    Vec<T> i(a, n), f(a + H, n), g(a + 2 * H, n), o(a + 3 * H, n);
+    i = (i + CVec<T>(b, n)).logistic();
+    f = (f + CVec<T>(b + H, n)).logistic();
+    g = (g + CVec<T>(b + 2 * H, n)).tanh();
+    o = (o + CVec<T>(b + 3 * H, n)).logistic();
+    Vec<T> c_new(c, n);
+    c_new = f * CVec<T>(c_prev, n) + i * g;
+    Vec<T>(h, n) = o * c_new.tanh();
+  }
+
   Index units_;
 };
 

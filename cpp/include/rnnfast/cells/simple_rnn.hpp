@@ -23,7 +23,7 @@ class SimpleRnnCell {
   void forward_step(const StepForward<T>& s, const StepContext<T>& ctx) const {
     using namespace detail;
     const Index u0 = ctx.units.begin, n = ctx.units.size();
-    recurrent_product(ctx, 0, 1, s.batch, s.h_prev, s.ld_h_prev, s.saved, s.ld_saved);
+    recurrent_product(ctx, 0, 1, s.batch, s.h_prev, s.ld_h_prev, s.saved, s.ld_saved, true);
     const CVec<T> b(ctx.weights.bias + u0, n);
     for (Index r = 0; r < s.batch; ++r) {
       T* h = s.h + r * s.ld_h + u0;
@@ -31,10 +31,9 @@ class SimpleRnnCell {
         copy_row(s.h_prev + r * s.ld_h_prev + u0, h, n);
         continue;
       }
-      Vec<T> a(s.saved + r * s.ld_saved + u0, n);
-      const CVec<T> xw(s.xw + r * s.ld_xw + u0, n);
-      if constexpr (Act == Activation::tanh) a = (a + xw + b).tanh();
-      else a = (a + xw + b).max(T(0));
+      Vec<T> a(s.saved + r * s.ld_saved + u0, n);  // x·W + h·U
+      if constexpr (Act == Activation::tanh) a = (a + b).tanh();
+      else a = (a + b).max(T(0));
       copy_row(a.data(), h, n);
     }
   }
