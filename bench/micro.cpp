@@ -151,7 +151,7 @@ void bm_recurrent_product(benchmark::State& st, Case k) {
   auto u = random_vector(H * G, 3);
   auto h = random_vector(k.batch * H, 4);
   std::vector<float, Eigen::aligned_allocator<float>> packed(rnnfast::PackedGates<float>::size(4, H, H));
-  const rnnfast::PackedGates<float> pr(packed.data(), 4, H, H);
+  rnnfast::PackedGates<float> pr(packed.data(), 4, H, H);
   pr.pack(u.data(), false, {0, H});
   std::vector<float> out(static_cast<std::size_t>(k.batch * G));
   for (auto _ : st) {

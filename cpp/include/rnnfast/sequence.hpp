@@ -159,7 +159,7 @@ class Sequence {
     ThreadPool::global().run(team_size(B), [&](const Team& team) {
       const UnitSlice units = unit_slice<T>(team, H);
       // Only this thread multiplies its panels, so no one waits for anyone's packing.
-      const PackedGates<T> u(ws.packed_u.data(), Cell::gates, H, H), wk(ws.packed_w.data(), Cell::gates, D, H);
+      PackedGates<T> u(ws.packed_u.data(), Cell::gates, H, H), wk(ws.packed_w.data(), Cell::gates, D, H);
       u.pack(w.recurrent_kernel, false, units);
       wk.pack(w.kernel, false, units);
       const StepContext<T> ctx{w, u, units, team};
@@ -255,7 +255,7 @@ class Sequence {
 
     ThreadPool::global().run(team_size(B), [&](const Team& team) {
       const UnitSlice units = unit_slice<T>(team, H);
-      const PackedGates<T> packed(ws.packed_u.data(), Cell::gates, H, H);
+      PackedGates<T> packed(ws.packed_u.data(), Cell::gates, H, H);
       packed.pack(w.recurrent_kernel, true, units);  // Uᵀ: this thread's dh_{t-1} columns
       const StepContext<T> ctx{w, packed, units, team};
       T* dh_t = dh;

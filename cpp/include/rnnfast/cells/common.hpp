@@ -47,21 +47,33 @@ UnitSlice unit_slice(const Team& team, Index units) {
   return {std::min(p0 * S::nr, units), std::min(p1 * S::nr, units)};
 }
 
+// Whether the per-step products use rnnfast's packed kernels. They follow the build's instruction set, so a
+// portable build (no AVX2) with a CBLAS instead multiplies the unpacked weights through it: OpenBLAS picks its
+// AVX2 kernels at run time.
+#if defined(RNNFAST_USE_CBLAS) && !defined(__AVX2__)
+inline constexpr bool kPackedKernels = false;
+#else
+inline constexpr bool kPackedKernels = true;
+#endif
+
 // A weight matrix packed once per call, gate by gate: M_g = M[:, g·H : (g+1)·H] (K × H; for h·U_g and x·W_g), or
 // its transpose (H × H; for the backward products dA_g·U_gᵀ). Each block is in panels of the H output units.
 template <class T>
 class PackedGates {
  public:
   static Index size(int gates, Index k, Index units) {
-    return gates * linalg::PanelShape<T>::packed_size(k, units);
+    return kPackedKernels ? gates * linalg::PanelShape<T>::packed_size(k, units) : 0;
   }
   PackedGates(T* data, int gates, Index k, Index units) : data_(data), gates_(gates), k_(k), units_(units) {}
 
   linalg::PackedMatrix<T> gate(int g) const { return {data_ + g * block(), k_, units_}; }
 
   // Packs this slice's panels of every gate from `matrix` (K × G·H row-major; transposed: H × G·H, read as
-  // its gate blocks' transposes).
-  void pack(const T* matrix, bool transposed, UnitSlice slice) const {
+  // its gate blocks' transposes). The matrix must outlive the products.
+  void pack(const T* matrix, bool transposed, UnitSlice slice) {
+    matrix_ = matrix;
+    transposed_ = transposed;
+    if (!kPackedKernels) return;
     using S = linalg::PanelShape<T>;
     const Index p0 = slice.begin / S::nr, p1 = S::panels(slice.end);
     for (int g = 0; g < gates_; ++g)  // M_g starts at column g·H; packed transposed, its rows become columns
@@ -70,8 +82,20 @@ class PackedGates {
 
   // block[:, slice] (+)= a · M_g[:, slice]: block is the rows × H destination of gate g (row stride ld).
   void multiply(UnitSlice slice, int g, Index rows, const T* a, Index lda, T* block, Index ld, bool accumulate) const {
-    using S = linalg::PanelShape<T>;
-    linalg::gemm_packed(rows, a, lda, gate(g), slice.begin / S::nr, S::panels(slice.end), block, ld, accumulate);
+    if constexpr (kPackedKernels) {
+      using S = linalg::PanelShape<T>;
+      linalg::gemm_packed(rows, a, lda, gate(g), slice.begin / S::nr, S::panels(slice.end), block, ld, accumulate);
+    } else {
+      using linalg::Op;
+      const Index ldm = gates_ * units_, n = slice.size();
+      const T beta = accumulate ? T(1) : T(0);
+      if (!transposed_)
+        linalg::gemm(Op::none, Op::none, rows, n, k_, T(1), a, lda, matrix_ + g * units_ + slice.begin, ldm, beta,
+                     block + slice.begin, ld);
+      else  // M_gᵀ[k][j] = M[j][g·H + k]
+        linalg::gemm(Op::none, Op::transpose, rows, n, k_, T(1), a, lda, matrix_ + slice.begin * ldm + g * units_,
+                     ldm, beta, block + slice.begin, ld);
+    }
   }
 
  private:
@@ -79,6 +103,8 @@ class PackedGates {
   T* data_;
   int gates_;
   Index k_, units_;
+  const T* matrix_ = nullptr;
+  bool transposed_ = false;
 };
 
 // What a cell's step needs besides the step's arrays.
