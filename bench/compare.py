@@ -212,8 +212,8 @@ def peak_memory(engine: str, case: str, cell: str) -> float | None:
     return float(json.loads(done.stdout.strip().splitlines()[-1])["peak_mib"])
 
 
-def fmt(v: float | None, digits: int = 2) -> str:
-    return "—" if v is None else f"{v:.{digits}f}"
+def fmt(v: float | None, digits: int = 2, suffix: str = "") -> str:
+    return "—" if v is None else f"{v:.{digits}f}{suffix}"
 
 
 def main() -> None:
@@ -244,7 +244,7 @@ def main() -> None:
                 ms = time_case(case, cell, threads, args.min_seconds, args.min_calls)
                 ours, pt, ox = ms["rnnfast"], ms.get("PyTorch"), ms.get("ONNX Runtime")
                 print(f"| {case} | {cell.upper()} | {threads} | {ours:.3f} | {fmt(pt, 3)} | {fmt(ox, 3)} | "
-                      f"{fmt(pt and pt / ours)}x | {fmt(ox and ox / ours)}x |", flush=True)
+                      f"{fmt(pt and pt / ours, suffix='x')} | {fmt(ox and ox / ours, suffix='x')} |", flush=True)
     if "d" in args.cases:
         print()
         print("Peak memory of one training step, case d (MiB):")
@@ -255,7 +255,7 @@ def main() -> None:
             ours = peak_memory("rnnfast", "d", cell)
             pt = peak_memory("PyTorch", "d", cell) if torch is not None else None
             ratio = pt / ours if ours and pt else None
-            print(f"| {cell.upper()} | {fmt(ours, 1)} | {fmt(pt, 1)} | {fmt(ratio)}x |", flush=True)
+            print(f"| {cell.upper()} | {fmt(ours, 1)} | {fmt(pt, 1)} | {fmt(ratio, suffix='x')} |", flush=True)
 
 
 if __name__ == "__main__":
