@@ -146,7 +146,6 @@ void bm_input_product(benchmark::State& st, Case k) {
 
 // The per-step products of one LSTM forward pass: T × (B × H)·(H × 4H) on U packed once.
 void bm_recurrent_product(benchmark::State& st, Case k) {
-  using S = rnnfast::linalg::PanelShape<float>;
   const Index H = k.units, G = 4 * H;
   auto u = random_vector(H * G, 3);
   auto h = random_vector(k.batch * H, 4);
@@ -157,8 +156,7 @@ void bm_recurrent_product(benchmark::State& st, Case k) {
   for (auto _ : st) {
     for (Index t = 0; t < k.time; ++t)
       for (int g = 0; g < 4; ++g)
-        rnnfast::linalg::gemm_packed(k.batch, h.data(), H, pr.gate(g), 0, S::panels(H), out.data() + g * H, G,
-                                     false);
+        pr.multiply({0, H}, g, k.batch, h.data(), H, out.data() + g * H, G, false);
     benchmark::DoNotOptimize(out.data());
   }
   add_rate(st, 2.0 * k.batch * k.time * G * H);

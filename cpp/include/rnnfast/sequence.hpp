@@ -229,7 +229,6 @@ class Sequence {
     detail::grow(ws.dc, B * H);
     detail::grow(ws.scratch, B * std::max<Index>(cell_.scratch_width(), 1));
     T* dh = ws.dh.data();
-    T* dh_prev = ws.dh_next.data();
     load_state(gin.dh_final, dh, H, B, H);
     if (!ws.options.return_sequences && gin.dy != nullptr)
       for (Index i = 0; i < B * H; ++i) dh[i] += gin.dy[i];
@@ -259,7 +258,7 @@ class Sequence {
       packed.pack(w.recurrent_kernel, true, units);  // Uᵀ: this thread's dh_{t-1} columns
       const StepContext<T> ctx{w, packed, units, team};
       T* dh_t = dh;
-      T* dh_before = dh_prev;
+      T* dh_before = ws.dh_next.data();
       for (Index t = T_ - 1; t >= 0; --t) {
         StepBackward<T> s;
         s.batch = B;
@@ -286,11 +285,11 @@ class Sequence {
         cell_.backward_step(s, ctx, gout.weights.bias);
         std::swap(dh_t, dh_before);
       }
+      if (team.rank() == 0) dh = dh_t;  // dL/dh_0: where the last step wrote (every thread swaps alike)
       // Every dA is complete: the last step's product ran after the team's last meeting.
       if (rows == 0) return;
       cell_.weight_grads(team, m, D, w, gout.weights);
     });
-    if (T_ % 2 == 1) std::swap(dh, dh_prev);  // where the threads' last swap left dL/dh_0
     if (gout.dh0 != nullptr) std::copy(dh, dh + B * H, gout.dh0);
     if (Cell::has_cell_state && gout.dc0 != nullptr) std::copy(ws.dc.begin(), ws.dc.begin() + B * H, gout.dc0);
     if (rows == 0) {
