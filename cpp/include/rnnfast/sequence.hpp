@@ -70,8 +70,8 @@ struct SequenceGradOut {
 template <class T>
 struct Workspace {
   std::vector<T> x_packed;  // time-major, processing order, zero padded (lengths or go_backwards)
-  std::vector<T> seq;       // dA (backward)
-  std::vector<T> saved;     // training: every step's activations; inference: one input chunk's steps
+  std::vector<T> saved;     // training: every step's activations, then backward's dA over them; inference: one
+                            // input chunk's steps
   std::vector<T> h_prev, c_prev;  // training: the state entering every step; inference: two ping-pong blocks
   std::vector<T> h_last, c_last;  // the final state, kept for backward
   std::vector<T> dh, dh_next, dc, scratch, dx_packed;
@@ -81,6 +81,7 @@ struct Workspace {
   Index batch = 0, time = 0, input_size = 0;
   SequenceOptions options;
   bool packed = false, has_lengths = false, trained = false;
+  bool saved_consumed = false;  // backward has written dA over the saved activations
   const T* x = nullptr;  // the input the training forward used (caller keeps it alive until backward)
 };
 
@@ -102,7 +103,6 @@ class Sequence {
   void forward(const SequenceInput<T>& in, const SequenceOptions& opt, const CellWeights<T>& w,
                const SequenceOutput<T>& out, Workspace<T>& ws, bool training) const {
     const Index B = in.batch, T_ = in.time, D = in.input_size, H = cell_.units();
-    const Index SW = cell_.saved_width();
     detail::check_gemm_dim(B * T_, "batch * time");
     ws.batch = B;
     ws.time = T_;
@@ -111,118 +111,43 @@ class Sequence {
     ws.has_lengths = in.lengths != nullptr;
     ws.packed = ws.has_lengths || opt.go_backwards;
     ws.trained = false;
-    const Index rows = B * T_;
     set_activity(in, ws);
 
     const T* x = in.x;
     if (ws.packed) {
-      detail::grow(ws.x_packed, rows * D);
+      detail::grow(ws.x_packed, B * T_ * D);
       pack(in, opt, ws);
       x = ws.x_packed.data();
     }
-    const auto [ts, bs] = row_strides(ws);
-
-    detail::grow(ws.h_last, B * H);
-    if (Cell::has_cell_state) detail::grow(ws.c_last, B * H);
-    const Index chunk = std::min<Index>(T_, std::max<Index>(1, kInputChunkRows / std::max<Index>(B, 1)));
-    // Where the state entering step t lives: training keeps all of them (row layout as X), inference two blocks.
-    T *h_base, *c_base = nullptr;
-    Index h_ld, h_step;
-    if (training) {
-      detail::grow(ws.h_prev, rows * H);
-      detail::grow(ws.saved, rows * SW);
-      if (Cell::has_cell_state) detail::grow(ws.c_prev, rows * H);
-      h_base = ws.h_prev.data();
-      h_ld = bs * H;
-      h_step = ts * H;
-    } else {
-      detail::grow(ws.h_prev, 2 * B * H);
-      detail::grow(ws.saved, chunk * B * SW);  // the steps of one input chunk
-      if (Cell::has_cell_state) detail::grow(ws.c_prev, 2 * B * H);
-      h_base = ws.h_prev.data();
-      h_ld = H;
-      h_step = B * H;
-    }
-    if (Cell::has_cell_state) c_base = ws.c_prev.data();
-    auto state_block = [&](T* base, Index t) { return training ? base + t * h_step : base + (t % 2) * h_step; };
-    load_state(in.h0, T_ > 0 ? state_block(h_base, 0) : ws.h_last.data(), T_ > 0 ? h_ld : H, B, H);
-    if (Cell::has_cell_state)
-      load_state(in.c0, T_ > 0 ? state_block(c_base, 0) : ws.c_last.data(), T_ > 0 ? h_ld : H, B, H);
-    // Step t's saved rows: in the whole-sequence array (training), else in the chunk's block; ld_saved apart.
-    const Index ld_saved = training ? bs * SW : SW;
-    auto saved_block = [&](Index t, Index chunk_start) {
-      return training ? ws.saved.data() + t * ts * SW : ws.saved.data() + (t - chunk_start) * B * SW;
-    };
-    detail::grow(ws.packed_u, PackedGates<T>::size(Cell::gates, H, H));
-    detail::grow(ws.packed_w, PackedGates<T>::size(Cell::gates, D, H));
-
-    ThreadPool::global().run(team_size(B), [&](const Team& team) {
-      const UnitSlice units = unit_slice<T>(team, H);
-      // Only this thread multiplies its panels, so no one waits for anyone's packing.
-      PackedGates<T> u(ws.packed_u.data(), Cell::gates, H, H), wk(ws.packed_w.data(), Cell::gates, D, H);
-      u.pack(w.recurrent_kernel, false, units);
-      wk.pack(w.kernel, false, units);
-      const StepContext<T> ctx{w, u, units, team};
-
-      // x·W of steps [t0, t1) into their saved slots, this thread's columns. The rows are equally spaced when
-      // time-major or with one sequence: one product; else one product per step.
-      auto input_product = [&](Index t0, Index t1) {
-        const bool uniform = B == 1 || (bs == 1 && ts == B);
-        const Index x_stride = (B == 1 ? ts : 1) * D, out_stride = training && B == 1 ? ts * SW : SW;
-        for (int g = 0; g < Cell::gates; ++g) {
-          if (uniform) {
-            wk.multiply(units, g, (t1 - t0) * B, x + t0 * ts * D, x_stride, saved_block(t0, t0) + g * H, out_stride,
-                        false);
-          } else {
-            for (Index t = t0; t < t1; ++t)
-              wk.multiply(units, g, B, x + t * ts * D, bs * D, saved_block(t, t0) + g * H, ld_saved, false);
-          }
-        }
-      };
-
-      for (Index t0 = 0; t0 < T_; t0 += chunk) {
-        const Index t1 = std::min(T_, t0 + chunk);
-        input_product(t0, t1);
-        for (Index t = t0; t < t1; ++t) {
-          StepForward<T> s;
-          s.batch = B;
-          s.h_prev = state_block(h_base, t);
-          s.ld_h_prev = h_ld;
-          const bool last = t + 1 == T_;
-          s.h = last ? ws.h_last.data() : state_block(h_base, t + 1);
-          s.ld_h = last ? H : h_ld;
-          if (Cell::has_cell_state) {
-            s.c_prev = state_block(c_base, t);
-            s.ld_c_prev = h_ld;
-            s.c = last ? ws.c_last.data() : state_block(c_base, t + 1);
-            s.ld_c = last ? H : h_ld;
-          }
-          s.saved = saved_block(t, t0);
-          s.ld_saved = ld_saved;
-          s.active = step_activity(ws, t);
-          cell_.forward_step(s, ctx);
-          if (opt.return_sequences) write_outputs(s, ws, t, units, out.y);
-          team.sync();  // h_t complete before anyone multiplies it
-        }
-      }
-    });
+    const StateLayout layout = state_layout(ws, training);
+    layout.reserve(ws, cell_);
+    // The initial state enters step 0; with no steps it is the final state.
+    const Index ld0 = T_ > 0 ? layout.h_ld : H;
+    load_state(in.h0, T_ > 0 ? layout.h_entering(ws, 0) : ws.h_last.data(), ld0, B, H);
+    if (Cell::has_cell_state) load_state(in.c0, T_ > 0 ? layout.c_entering(ws, 0) : ws.c_last.data(), ld0, B, H);
+    run_steps(ws, w, x, layout, opt.return_sequences ? out.y : nullptr);
     std::copy(ws.h_last.begin(), ws.h_last.begin() + B * H, out.h_final);
     if (Cell::has_cell_state && out.c_final != nullptr)
       std::copy(ws.c_last.begin(), ws.c_last.begin() + B * H, out.c_final);
     if (training) {
       ws.x = x;
       ws.trained = true;
+      ws.saved_consumed = false;
     }
   }
 
   // Gradients of the last training forward held in ws. Weight gradients are overwritten, not accumulated.
+  // The backward loop writes dA over the saved activations; a second backward of the same forward first
+  // recomputes them (the forward's input, initial state and weights are all still at hand).
   void backward(Workspace<T>& ws, const CellWeights<T>& w, const SequenceGradIn<T>& gin,
                 const SequenceGradOut<T>& gout) const {
     if (!ws.trained) throw std::logic_error("rnnfast: backward needs a forward pass with training=true first");
     const Index B = ws.batch, T_ = ws.time, D = ws.input_size, H = cell_.units();
-    const Index G = Cell::gates * H, SW = cell_.saved_width(), DW = cell_.da_width();
+    const Index G = Cell::gates * H, SW = cell_.saved_width();
     const auto [ts, bs] = row_strides(ws);
     const Index rows = B * T_;
+    if (ws.saved_consumed) run_steps(ws, w, ws.x, state_layout(ws, true), nullptr);
+    ws.saved_consumed = true;
 
     detail::grow(ws.dh, B * H);
     detail::grow(ws.dh_next, B * H);
@@ -234,7 +159,6 @@ class Sequence {
       for (Index i = 0; i < B * H; ++i) dh[i] += gin.dy[i];
     if (Cell::has_cell_state) load_state(gin.dc_final, ws.dc.data(), H, B, H);
     std::fill(gout.weights.bias, gout.weights.bias + cell_.bias_size(), T(0));
-    detail::grow(ws.seq, rows * DW);
     detail::grow(ws.packed_u, PackedGates<T>::size(Cell::gates, H, H));
 
     SequenceMatrices<T> m;
@@ -242,7 +166,6 @@ class Sequence {
     m.x = ws.x;
     m.h_prev = ws.h_prev.data();
     m.saved = ws.saved.data();
-    m.da = ws.seq.data();
     if (gout.dx != nullptr) {
       if (ws.packed) {
         detail::grow(ws.dx_packed, rows * D);
@@ -279,8 +202,6 @@ class Sequence {
         s.dh = dh_t;
         s.dc = ws.dc.data();
         s.dh_prev = dh_before;
-        s.da = ws.seq.data() + t * ts * DW;
-        s.ld_da = bs * DW;
         s.scratch = ws.scratch.data();
         cell_.backward_step(s, ctx, gout.weights.bias);
         std::swap(dh_t, dh_before);
@@ -303,6 +224,107 @@ class Sequence {
   // Rows of x·W computed at once, just before their steps: enough rows to reuse each panel of W, few enough that
   // the result is still in cache when the steps read it.
   static constexpr Index kInputChunkRows = 128;
+
+  // Where a forward keeps its states and activations. Training: the state entering every step (rows laid out
+  // like X) and every step's activations. Inference: two ping-pong state blocks and one input chunk's steps.
+  struct StateLayout {
+    bool training = false;
+    Index chunk = 1;      // steps per input chunk
+    Index h_ld = 0;       // row stride of a state block
+    Index h_step = 0;     // distance between the blocks of consecutive steps
+    Index saved_ld = 0;   // row stride of a step's saved rows
+    Index saved_step = 0; // distance between consecutive steps' saved rows (inference: within a chunk)
+
+    T* h_entering(Workspace<T>& ws, Index t) const { return block(ws.h_prev.data(), t); }
+    T* c_entering(Workspace<T>& ws, Index t) const { return block(ws.c_prev.data(), t); }
+    T* block(T* base, Index t) const { return base + (training ? t : t % 2) * h_step; }
+    T* saved(Workspace<T>& ws, Index t, Index chunk_start) const {
+      return ws.saved.data() + (training ? t : t - chunk_start) * saved_step;
+    }
+
+    void reserve(Workspace<T>& ws, const Cell& cell) const {
+      const Index B = ws.batch, H = cell.units(), D = ws.input_size, SW = cell.saved_width();
+      const Index blocks = training ? ws.time : 2;
+      detail::grow(ws.h_prev, blocks * B * H);
+      if (Cell::has_cell_state) detail::grow(ws.c_prev, blocks * B * H);
+      detail::grow(ws.h_last, B * H);
+      if (Cell::has_cell_state) detail::grow(ws.c_last, B * H);
+      detail::grow(ws.saved, (training ? ws.time : chunk) * B * SW);
+      detail::grow(ws.packed_u, PackedGates<T>::size(Cell::gates, H, H));
+      detail::grow(ws.packed_w, PackedGates<T>::size(Cell::gates, D, H));
+    }
+  };
+
+  StateLayout state_layout(const Workspace<T>& ws, bool training) const {
+    const Index B = ws.batch, H = cell_.units(), SW = cell_.saved_width();
+    const auto [ts, bs] = row_strides(ws);
+    StateLayout l;
+    l.training = training;
+    l.chunk = std::min<Index>(ws.time, std::max<Index>(1, kInputChunkRows / std::max<Index>(B, 1)));
+    l.h_ld = training ? bs * H : H;
+    l.h_step = training ? ts * H : B * H;
+    l.saved_ld = training ? bs * SW : SW;
+    l.saved_step = training ? ts * SW : B * SW;
+    return l;
+  }
+
+  // The forward steps from the initial state in the layout's first block; y (when not null) gets every step's
+  // output. x is the input in row order (packed when ws.packed).
+  void run_steps(Workspace<T>& ws, const CellWeights<T>& w, const T* x, const StateLayout& layout, T* y) const {
+    const Index B = ws.batch, T_ = ws.time, D = ws.input_size, H = cell_.units();
+    const auto [ts, bs] = row_strides(ws);
+    ThreadPool::global().run(team_size(B), [&](const Team& team) {
+      const UnitSlice units = unit_slice<T>(team, H);
+      // Only this thread multiplies its panels, so no one waits for anyone's packing.
+      PackedGates<T> u(ws.packed_u.data(), Cell::gates, H, H), wk(ws.packed_w.data(), Cell::gates, D, H);
+      u.pack(w.recurrent_kernel, false, units);
+      wk.pack(w.kernel, false, units);
+      const StepContext<T> ctx{w, u, units, team};
+
+      // x·W of steps [t0, t1) into their saved slots, this thread's columns. The rows are equally spaced when
+      // time-major or with one sequence: one product; else one product per step.
+      auto input_product = [&](Index t0, Index t1) {
+        const bool uniform = B == 1 || (bs == 1 && ts == B);
+        const Index x_stride = (B == 1 ? ts : 1) * D, out_stride = B == 1 ? layout.saved_step : layout.saved_ld;
+        for (int g = 0; g < Cell::gates; ++g) {
+          if (uniform) {
+            wk.multiply(units, g, (t1 - t0) * B, x + t0 * ts * D, x_stride, layout.saved(ws, t0, t0) + g * H,
+                        out_stride, false);
+          } else {
+            for (Index t = t0; t < t1; ++t)
+              wk.multiply(units, g, B, x + t * ts * D, bs * D, layout.saved(ws, t, t0) + g * H, layout.saved_ld,
+                          false);
+          }
+        }
+      };
+
+      for (Index t0 = 0; t0 < T_; t0 += layout.chunk) {
+        const Index t1 = std::min(T_, t0 + layout.chunk);
+        input_product(t0, t1);
+        for (Index t = t0; t < t1; ++t) {
+          StepForward<T> s;
+          s.batch = B;
+          s.h_prev = layout.h_entering(ws, t);
+          s.ld_h_prev = layout.h_ld;
+          const bool last = t + 1 == T_;
+          s.h = last ? ws.h_last.data() : layout.h_entering(ws, t + 1);
+          s.ld_h = last ? H : layout.h_ld;
+          if (Cell::has_cell_state) {
+            s.c_prev = layout.c_entering(ws, t);
+            s.ld_c_prev = layout.h_ld;
+            s.c = last ? ws.c_last.data() : layout.c_entering(ws, t + 1);
+            s.ld_c = last ? H : layout.h_ld;
+          }
+          s.saved = layout.saved(ws, t, t0);
+          s.ld_saved = layout.saved_ld;
+          s.active = step_activity(ws, t);
+          cell_.forward_step(s, ctx);
+          if (y != nullptr) write_outputs(s, ws, t, units, y);
+          team.sync();  // h_t complete before anyone multiplies it
+        }
+      }
+    });
+  }
 
   // Threads for a call: one unless a step has enough work to pay for the team meeting once per step, and never
   // more than there are panels of units to share.

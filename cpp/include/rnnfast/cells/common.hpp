@@ -13,6 +13,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "rnnfast/gemm.hpp"
 #include "rnnfast/packed_gemm.hpp"
@@ -139,7 +140,9 @@ struct StepForward {
 template <class T>
 struct StepBackward {
   Index batch = 0;
-  const T* saved = nullptr;
+  // In: the step's saved activations. Out: its pre-activation gradients dA, written in place over them (zeros
+  // for inactive rows), so training needs no second whole-sequence array; the cell documents its dA layout.
+  T* saved = nullptr;
   Index ld_saved = 0;
   const T* h_prev = nullptr;
   Index ld_h_prev = 0;
@@ -150,8 +153,6 @@ struct StepBackward {
   const T* dh = nullptr;  // batch × H, dL/dh_t (contiguous)
   T* dc = nullptr;        // batch × H, in: dL/dc_t, out: dL/dc_{t-1}
   T* dh_prev = nullptr;   // batch × H, out: dL/dh_{t-1}
-  T* da = nullptr;        // pre-activation gradients, Cell::da_width() per row (zeros for inactive rows)
-  Index ld_da = 0;
   T* scratch = nullptr;  // batch × Cell::scratch_width()
   const std::uint8_t* active = nullptr;
 };
@@ -162,8 +163,7 @@ struct SequenceMatrices {
   Index rows = 0;
   const T* x = nullptr;       // rows × D
   const T* h_prev = nullptr;  // rows × H
-  const T* saved = nullptr;   // rows × saved_width
-  const T* da = nullptr;      // rows × da_width
+  const T* saved = nullptr;   // rows × saved_width: after the backward loop, dA (and what the cell kept beside it)
   T* dx = nullptr;            // rows × D (nullptr: not wanted)
 };
 
@@ -174,20 +174,69 @@ using Vec = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
 template <class T>
 using CVec = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 
-// SIMD packets and the vectorised activations for hand-fused gate passes: a whole cell update per packet of
-// units in registers, instead of one Eigen expression (one pass over memory) per gate. Only where Eigen
-// vectorises tanh (float); elsewhere the cells use their Eigen expressions.
+// Element-wise cell passes, written once over a value type V: a SIMD packet of units where Eigen vectorises the
+// activations (float), else a scalar. A whole cell update per packet stays in registers (one pass over memory
+// instead of one Eigen expression per gate), and in-place updates (dA over the saved activations) are safe
+// because each unit is read completely before it is written.
 template <class T>
-struct PacketMath {
+struct Lanes {
   using Packet = typename linalg::PanelShape<T>::Packet;
-  static constexpr Index lanes = linalg::PanelShape<T>::lanes;
-  static constexpr bool fused = lanes > 1 && Eigen::internal::packet_traits<T>::HasTanh;
-  static Packet load(const T* p) { return Eigen::internal::ploadu<Packet>(p); }
-  static void store(T* p, const Packet& v) { Eigen::internal::pstoreu(p, v); }
-  static Packet sum(const T* a, const T* b) { return Eigen::internal::padd(load(a), load(b)); }
-  static Packet sigmoid(const Packet& x) { return Eigen::internal::scalar_logistic_op<T>().packetOp(x); }
-  static Packet tanh(const Packet& x) { return Eigen::internal::ptanh(x); }
+  static constexpr Index size = linalg::PanelShape<T>::lanes;
+  static constexpr bool vectorised = size > 1 && Eigen::internal::packet_traits<T>::HasTanh;
 };
+
+// Calls unit(V{}, j) for the first unit j of every packet of n units, then for each remaining unit with V = T.
+template <class T, class F>
+inline void for_each_unit(Index n, F&& unit) {
+  Index j = 0;
+  if constexpr (Lanes<T>::vectorised)
+    for (; j + Lanes<T>::size <= n; j += Lanes<T>::size) unit(typename Lanes<T>::Packet{}, j);
+  for (; j < n; ++j) unit(T{}, j);
+}
+
+template <class V, class T>
+inline V load(const T* p) {
+  return Eigen::internal::ploadu<V>(p);
+}
+template <class T, class V>
+inline void store(T* p, const V& v) {
+  Eigen::internal::pstoreu(p, v);
+}
+template <class V, class T>
+inline V splat(T x) {
+  return Eigen::internal::pset1<V>(x);
+}
+template <class V>
+inline V sigmoid(const V& x) {
+  using T = typename Eigen::internal::unpacket_traits<V>::type;
+  if constexpr (std::is_same_v<V, T>) return Eigen::internal::scalar_logistic_op<T>()(x);
+  else return Eigen::internal::scalar_logistic_op<T>().packetOp(x);
+}
+template <class V>
+inline V tanh(const V& x) {
+  using T = typename Eigen::internal::unpacket_traits<V>::type;
+  if constexpr (std::is_same_v<V, T>) return Eigen::internal::scalar_tanh_op<T>()(x);
+  else return Eigen::internal::ptanh(x);
+}
+// 1 − x, 1 − x² and x·(1 − x): the derivatives of tanh and σ from their outputs.
+template <class V>
+inline V one_minus(const V& x) {
+  using T = typename Eigen::internal::unpacket_traits<V>::type;
+  return Eigen::internal::psub(splat<V>(T(1)), x);
+}
+template <class V>
+inline V one_minus_square(const V& x) {
+  return one_minus(Eigen::internal::pmul(x, x));
+}
+template <class V>
+inline V sigmoid_slope(const V& s) {
+  return Eigen::internal::pmul(s, one_minus(s));
+}
+// acc[j..] += v: the bias gradient of this thread's units.
+template <class T, class V>
+inline void accumulate(T* acc, const V& v) {
+  store(acc, Eigen::internal::padd(load<V>(acc), v));
+}
 
 inline bool row_active(const std::uint8_t* active, Index r) { return active == nullptr || active[r] != 0; }
 
@@ -213,13 +262,13 @@ void recurrent_product(const StepContext<T>& ctx, int first, int count, Index ba
     ctx.packed.multiply(ctx.units, g, batch, h, ld_h, out + g * ctx.packed.gate(g).n, ld_out, accumulate);
 }
 
-// Its backward on this slice: dh[:, slice] = Σ_g dA[:, g·H : (g+1)·H] · U_gᵀ[:, slice], dh of row length H.
+// Its backward on this slice: dh[:, slice] (+)= Σ_g dA[:, g·H : (g+1)·H] · U_gᵀ[:, slice], dh of row length H.
 template <class T>
 void recurrent_product_backward(const StepContext<T>& ctx, int first, int count, Index batch, const T* da,
-                                Index ld_da, T* dh) {
+                                Index ld_da, T* dh, bool accumulate = false) {
   const Index H = ctx.packed.gate(0).n;
   for (int g = first; g < first + count; ++g)
-    ctx.packed.multiply(ctx.units, g, batch, da + g * H, ld_da, dh, H, g > first);
+    ctx.packed.multiply(ctx.units, g, batch, da + g * H, ld_da, dh, H, accumulate || g > first);
 }
 
 // Accumulate the pre-activation gradient of one row into the bias gradient.
@@ -241,15 +290,15 @@ void accumulate_at_b(const Team& team, Index rows, Index m, Index n, const T* a,
 
 namespace rnnfast::detail {
 
-// The usual post-loop products when dA (rows × G·H) feeds all of W and U: dW = Xᵀ·dA, dU = H_prevᵀ·dA,
-// dX = dA·Wᵀ. Three large GEMMs over every step at once.
+// The usual post-loop products when dA (rows × G·H, in the saved array) feeds all of W and U: dW = Xᵀ·dA,
+// dU = H_prevᵀ·dA, dX = dA·Wᵀ. Three large GEMMs over every step at once.
 template <class T>
 void dense_weight_grads(const Team& team, const SequenceMatrices<T>& m, Index input_size, Index units, Index width,
                         const CellWeights<T>& w, const CellGrads<T>& g) {
-  accumulate_at_b(team, m.rows, input_size, width, m.x, input_size, m.da, width, g.kernel, width);
-  accumulate_at_b(team, m.rows, units, width, m.h_prev, units, m.da, width, g.recurrent_kernel, width);
+  accumulate_at_b(team, m.rows, input_size, width, m.x, input_size, m.saved, width, g.kernel, width);
+  accumulate_at_b(team, m.rows, units, width, m.h_prev, units, m.saved, width, g.recurrent_kernel, width);
   if (m.dx != nullptr)
-    linalg::gemm(team, linalg::Op::none, linalg::Op::transpose, m.rows, input_size, width, T(1), m.da, width,
+    linalg::gemm(team, linalg::Op::none, linalg::Op::transpose, m.rows, input_size, width, T(1), m.saved, width,
                  w.kernel, width, T(0), m.dx, input_size);
 }
 

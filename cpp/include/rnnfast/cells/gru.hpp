@@ -19,10 +19,10 @@ class GruCell {
   GruCell(Index units, bool reset_after) : units_(units), reset_after_(reset_after) {}
   Index units() const { return units_; }
   bool reset_after() const { return reset_after_; }
-  // z, r, h̃ and one more: u_h (reset_after) or r⊙h_{t-1} (reset_before), both needed by backward.
+  // z, r, h̃ and one more: u_h (reset_after) or r⊙h_{t-1} (reset_before), both needed by backward. Backward
+  // overwrites them with [da_z, da_r, du_h, da_h] (reset_after: U sees the first three, W the z, r and fourth)
+  // or [da_z, da_r, da_h, r⊙h_{t-1}] (reset_before).
   Index saved_width() const { return 4 * units_; }
-  // reset_after keeps [da_z, da_r, du_h] (feeds U) and da_h (feeds W) side by side.
-  Index da_width() const { return (reset_after_ ? 4 : 3) * units_; }
   Index scratch_width() const { return reset_after_ ? 0 : units_; }
   Index bias_size() const { return (reset_after_ ? 6 : 3) * units_; }
 
@@ -41,22 +41,36 @@ class GruCell {
   }
 
  private:
-  // h = z⊙h_prev + (1−z)⊙h̃ on this slice (z, hh point at the slice), or h_prev for a row past its length.
-  void write_state(const StepForward<T>& s, UnitSlice u, Index r, const T* z, const T* hh) const {
+  // h = h̃ + z⊙(h_prev − h̃) for unit j of one row.
+  template <class V>
+  static void write_state(const T* h_prev, T* h, Index j, const V& z, const V& hh) {
+    using namespace Eigen::internal;
+    detail::store(h + j, pmadd(z, psub(detail::load<V>(h_prev + j), hh), hh));
+  }
+
+  // dh_{t-1} = dh⊙z (the direct path; the recurrent products add to it), and da_z, da_h of unit j.
+  template <class V>
+  static void update_gate_gradients(const T* a, Index H, const T* dh, const T* h_prev, T* dh_prev, Index j, V& da_z,
+                                    V& da_h) {
     using namespace detail;
-    const Index n = u.size();
-    const T* h_prev = s.h_prev + r * s.ld_h_prev + u.begin;
-    T* h = s.h + r * s.ld_h + u.begin;
-    if (!row_active(s.active, r)) {
-      copy_row(h_prev, h, n);
-      return;
-    }
-    const CVec<T> hh_v(hh, n);
-    Vec<T>(h, n) = hh_v + CVec<T>(z, n) * (CVec<T>(h_prev, n) - hh_v);
+    using Eigen::internal::pmul;
+    const V z = load<V>(a + j), hh = load<V>(a + 2 * H + j), dh_j = load<V>(dh + j);
+    da_h = pmul(pmul(dh_j, one_minus(z)), one_minus_square(hh));
+    da_z = pmul(pmul(dh_j, Eigen::internal::psub(load<V>(h_prev + j), hh)), sigmoid_slope(z));
+    store(dh_prev + j, pmul(dh_j, z));
+  }
+
+  // A row past its length: its state passed through unchanged, so dh_{t-1} = dh and its dA is zero.
+  void skip_row(const StepBackward<T>& s, Index r, UnitSlice u, int slots) const {
+    const Index H = units_, n = u.size();
+    T* a = s.saved + r * s.ld_saved + u.begin;
+    for (int k = 0; k < slots; ++k) std::fill(a + k * H, a + k * H + n, T(0));
+    detail::copy_row(s.dh + r * H + u.begin, s.dh_prev + r * H + u.begin, n);
   }
 
   void forward_reset_after(const StepForward<T>& s, const StepContext<T>& ctx) const {
     using namespace detail;
+    using namespace Eigen::internal;
     const Index H = units_, u0 = ctx.units.begin, n = ctx.units.size();
     // Slots z, r: x·W + h·U; slot h̃ keeps x_h, and u_h = h·U_h goes to the fourth slot (r multiplies it alone).
     recurrent_product(ctx, 0, 2, s.batch, s.h_prev, s.ld_h_prev, s.saved, s.ld_saved, true);
@@ -65,151 +79,183 @@ class GruCell {
     const T* b_rec = ctx.weights.bias + 3 * H + u0;
     for (Index r = 0; r < s.batch; ++r) {
       T* a = s.saved + r * s.ld_saved + u0;
-      if (row_active(s.active, r)) {
-        Vec<T> z(a, n), rg(a + H, n), hh(a + 2 * H, n), uh(a + 3 * H, n);
-        uh += CVec<T>(b_rec + 2 * H, n);
-        z = (z + CVec<T>(b_in, n) + CVec<T>(b_rec, n)).logistic();
-        rg = (rg + CVec<T>(b_in + H, n) + CVec<T>(b_rec + H, n)).logistic();
-        hh = (hh + CVec<T>(b_in + 2 * H, n) + rg * uh).tanh();
+      const T* h_prev = s.h_prev + r * s.ld_h_prev + u0;
+      T* h = s.h + r * s.ld_h + u0;
+      if (!row_active(s.active, r)) {
+        copy_row(h_prev, h, n);
+        continue;
       }
-      write_state(s, ctx.units, r, a, a + 2 * H);
+      for_each_unit<T>(n, [&](auto v, Index j) {
+        using V = decltype(v);
+        auto pre = [&](int gate) {
+          return padd(load<V>(a + gate * H + j), padd(load<V>(b_in + gate * H + j), load<V>(b_rec + gate * H + j)));
+        };
+        const V uh = padd(load<V>(a + 3 * H + j), load<V>(b_rec + 2 * H + j));
+        const V z = sigmoid(pre(0)), rg = sigmoid(pre(1));
+        const V hh = tanh(pmadd(rg, uh, padd(load<V>(a + 2 * H + j), load<V>(b_in + 2 * H + j))));
+        store(a + j, z);
+        store(a + H + j, rg);
+        store(a + 2 * H + j, hh);
+        store(a + 3 * H + j, uh);
+        write_state(h_prev, h, j, z, hh);
+      });
     }
   }
 
   void backward_reset_after(const StepBackward<T>& s, const StepContext<T>& ctx, T* dbias) const {
     using namespace detail;
+    using Eigen::internal::pmul;
     const Index H = units_, u0 = ctx.units.begin, n = ctx.units.size();
     for (Index r = 0; r < s.batch; ++r) {
-      T* da = s.da + r * s.ld_da + u0;
       if (!row_active(s.active, r)) {
-        for (int gate = 0; gate < 4; ++gate) Vec<T>(da + gate * H, n).setZero();
+        skip_row(s, r, ctx.units, 4);
         continue;
       }
-      const T* a = s.saved + r * s.ld_saved + u0;
-      const CVec<T> z(a, n), rg(a + H, n), hh(a + 2 * H, n), uh(a + 3 * H, n);
-      const CVec<T> dh(s.dh + r * H + u0, n), h_prev(s.h_prev + r * s.ld_h_prev + u0, n);
-      Vec<T> da_z(da, n), da_r(da + H, n), du_h(da + 2 * H, n), da_h(da + 3 * H, n);
-      da_h = dh * (T(1) - z) * (T(1) - hh.square());
-      du_h = da_h * rg;
-      da_r = da_h * uh * rg * (T(1) - rg);
-      da_z = dh * (h_prev - hh) * z * (T(1) - z);
-      // Input bias: [da_z, da_r, da_h]; recurrent bias: [da_z, da_r, du_h].
-      add_row(dbias + u0, da, n);
-      add_row(dbias + H + u0, da + H, n);
-      add_row(dbias + 2 * H + u0, da + 3 * H, n);
-      for (int gate = 0; gate < 3; ++gate) add_row(dbias + (3 + gate) * H + u0, da + gate * H, n);
+      T* a = s.saved + r * s.ld_saved + u0;
+      const T* dh = s.dh + r * H + u0;
+      const T* h_prev = s.h_prev + r * s.ld_h_prev + u0;
+      T* dh_prev = s.dh_prev + r * H + u0;
+      T* db = dbias + u0;
+      for_each_unit<T>(n, [&](auto v, Index j) {
+        using V = decltype(v);
+        const V rg = load<V>(a + H + j), uh = load<V>(a + 3 * H + j);
+        V da_z, da_h;
+        update_gate_gradients(a, H, dh, h_prev, dh_prev, j, da_z, da_h);
+        const V du_h = pmul(da_h, rg), da_r = pmul(pmul(da_h, uh), sigmoid_slope(rg));
+        store(a + j, da_z);
+        store(a + H + j, da_r);
+        store(a + 2 * H + j, du_h);
+        store(a + 3 * H + j, da_h);
+        // Input bias: [da_z, da_r, da_h]; recurrent bias: [da_z, da_r, du_h].
+        accumulate(db + j, da_z);
+        accumulate(db + H + j, da_r);
+        accumulate(db + 2 * H + j, da_h);
+        accumulate(db + 3 * H + j, da_z);
+        accumulate(db + 4 * H + j, da_r);
+        accumulate(db + 5 * H + j, du_h);
+      });
     }
     ctx.team.sync();  // the product reads every thread's gate gradients
-    recurrent_product_backward(ctx, 0, 3, s.batch, s.da, s.ld_da, s.dh_prev);
-    add_direct_gradient(s, ctx.units);
-  }
-
-  // dh_{t-1} gets dh⊙z besides the recurrent product (and d(r⊙h)⊙r without reset_after); rows past their length
-  // pass dh through. On this slice.
-  void add_direct_gradient(const StepBackward<T>& s, UnitSlice u, const T* d_rh = nullptr) const {
-    using namespace detail;
-    const Index H = units_, u0 = u.begin, n = u.size();
-    for (Index r = 0; r < s.batch; ++r) {
-      Vec<T> dh_prev(s.dh_prev + r * H + u0, n);
-      const CVec<T> dh(s.dh + r * H + u0, n);
-      if (!row_active(s.active, r)) {
-        dh_prev = dh;
-        continue;
-      }
-      const T* a = s.saved + r * s.ld_saved + u0;
-      dh_prev += dh * CVec<T>(a, n);
-      if (d_rh != nullptr) dh_prev += CVec<T>(d_rh + r * H + u0, n) * CVec<T>(a + H, n);
-    }
+    recurrent_product_backward(ctx, 0, 3, s.batch, s.saved, s.ld_saved, s.dh_prev, true);
   }
 
   void weight_grads_reset_after(const Team& team, const SequenceMatrices<T>& m, Index input_size,
                                 const CellWeights<T>& w, const CellGrads<T>& g) const {
     using detail::accumulate_at_b;
     const Index H = units_, D = input_size, ld = 4 * H;
+    const T* da = m.saved;
     // W sees [da_z, da_r, da_h]; U sees [da_z, da_r, du_h].
-    accumulate_at_b(team, m.rows, D, 2 * H, m.x, D, m.da, ld, g.kernel, 3 * H);
-    accumulate_at_b(team, m.rows, D, H, m.x, D, m.da + 3 * H, ld, g.kernel + 2 * H, 3 * H);
-    accumulate_at_b(team, m.rows, H, 3 * H, m.h_prev, H, m.da, ld, g.recurrent_kernel, 3 * H);
+    accumulate_at_b(team, m.rows, D, 2 * H, m.x, D, da, ld, g.kernel, 3 * H);
+    accumulate_at_b(team, m.rows, D, H, m.x, D, da + 3 * H, ld, g.kernel + 2 * H, 3 * H);
+    accumulate_at_b(team, m.rows, H, 3 * H, m.h_prev, H, da, ld, g.recurrent_kernel, 3 * H);
     if (m.dx != nullptr) {
-      linalg::gemm(team, linalg::Op::none, linalg::Op::transpose, m.rows, D, 2 * H, T(1), m.da, ld, w.kernel, 3 * H,
+      linalg::gemm(team, linalg::Op::none, linalg::Op::transpose, m.rows, D, 2 * H, T(1), da, ld, w.kernel, 3 * H,
                    T(0), m.dx, D);
-      linalg::gemm(team, linalg::Op::none, linalg::Op::transpose, m.rows, D, H, T(1), m.da + 3 * H, ld,
+      linalg::gemm(team, linalg::Op::none, linalg::Op::transpose, m.rows, D, H, T(1), da + 3 * H, ld,
                    w.kernel + 2 * H, 3 * H, T(1), m.dx, D);
     }
   }
 
   void forward_reset_before(const StepForward<T>& s, const StepContext<T>& ctx) const {
     using namespace detail;
+    using namespace Eigen::internal;
     const Index H = units_, u0 = ctx.units.begin, n = ctx.units.size();
     const T* b = ctx.weights.bias + u0;
     recurrent_product(ctx, 0, 2, s.batch, s.h_prev, s.ld_h_prev, s.saved, s.ld_saved, true);
     for (Index r = 0; r < s.batch; ++r) {
       T* a = s.saved + r * s.ld_saved + u0;
-      Vec<T> z(a, n), rg(a + H, n), rh(a + 3 * H, n);
+      const T* h_prev = s.h_prev + r * s.ld_h_prev + u0;
       if (!row_active(s.active, r)) {
-        rh.setZero();  // keeps the second product finite for rows that do not run
+        std::fill(a + 3 * H, a + 3 * H + n, T(0));  // keeps the second product finite for rows that do not run
         continue;
       }
-      z = (z + CVec<T>(b, n)).logistic();
-      rg = (rg + CVec<T>(b + H, n)).logistic();
-      rh = rg * CVec<T>(s.h_prev + r * s.ld_h_prev + u0, n);
+      for_each_unit<T>(n, [&](auto v, Index j) {
+        using V = decltype(v);
+        const V z = sigmoid(padd(load<V>(a + j), load<V>(b + j)));
+        const V rg = sigmoid(padd(load<V>(a + H + j), load<V>(b + H + j)));
+        store(a + j, z);
+        store(a + H + j, rg);
+        store(a + 3 * H + j, pmul(rg, load<V>(h_prev + j)));
+      });
     }
     // (r⊙h_{t-1})·U_h can only start once r is known for every unit: the second product of the step.
     ctx.team.sync();
     recurrent_product(ctx, 2, 1, s.batch, s.saved + 3 * H, s.ld_saved, s.saved, s.ld_saved, true);  // onto x_h
     for (Index r = 0; r < s.batch; ++r) {
       T* a = s.saved + r * s.ld_saved + u0;
-      if (row_active(s.active, r)) {
-        Vec<T> hh(a + 2 * H, n);
-        hh = (hh + CVec<T>(b + 2 * H, n)).tanh();
+      const T* h_prev = s.h_prev + r * s.ld_h_prev + u0;
+      T* h = s.h + r * s.ld_h + u0;
+      if (!row_active(s.active, r)) {
+        copy_row(h_prev, h, n);
+        continue;
       }
-      write_state(s, ctx.units, r, a, a + 2 * H);
+      for_each_unit<T>(n, [&](auto v, Index j) {
+        using V = decltype(v);
+        const V hh = tanh(padd(load<V>(a + 2 * H + j), load<V>(b + 2 * H + j)));
+        store(a + 2 * H + j, hh);
+        write_state(h_prev, h, j, load<V>(a + j), hh);
+      });
     }
   }
 
   void backward_reset_before(const StepBackward<T>& s, const StepContext<T>& ctx, T* dbias) const {
     using namespace detail;
+    using Eigen::internal::pmul;
     const Index H = units_, u0 = ctx.units.begin, n = ctx.units.size();
     for (Index r = 0; r < s.batch; ++r) {
-      T* da = s.da + r * s.ld_da + u0;
       if (!row_active(s.active, r)) {
-        for (int gate = 0; gate < 3; ++gate) Vec<T>(da + gate * H, n).setZero();
+        skip_row(s, r, ctx.units, 3);
         continue;
       }
-      const T* a = s.saved + r * s.ld_saved + u0;
-      const CVec<T> z(a, n), hh(a + 2 * H, n);
-      const CVec<T> dh(s.dh + r * H + u0, n), h_prev(s.h_prev + r * s.ld_h_prev + u0, n);
-      Vec<T>(da + 2 * H, n) = dh * (T(1) - z) * (T(1) - hh.square());
-      Vec<T>(da, n) = dh * (h_prev - hh) * z * (T(1) - z);
+      T* a = s.saved + r * s.ld_saved + u0;
+      const T* dh = s.dh + r * H + u0;
+      const T* h_prev = s.h_prev + r * s.ld_h_prev + u0;
+      T* dh_prev = s.dh_prev + r * H + u0;
+      for_each_unit<T>(n, [&](auto v, Index j) {
+        using V = decltype(v);
+        V da_z, da_h;
+        update_gate_gradients(a, H, dh, h_prev, dh_prev, j, da_z, da_h);
+        store(a + j, da_z);
+        store(a + 2 * H + j, da_h);
+      });
     }
     // d(r⊙h_{t-1}) = da_h·U_hᵀ, then r's gradient, then the product for z and r.
     ctx.team.sync();
     T* d_rh = s.scratch;
-    recurrent_product_backward(ctx, 2, 1, s.batch, s.da, s.ld_da, d_rh);
+    recurrent_product_backward(ctx, 2, 1, s.batch, s.saved, s.ld_saved, d_rh);
     for (Index r = 0; r < s.batch; ++r) {
       if (!row_active(s.active, r)) continue;
-      T* da = s.da + r * s.ld_da + u0;
-      const CVec<T> rg(s.saved + r * s.ld_saved + H + u0, n);
-      Vec<T>(da + H, n) =
-          CVec<T>(d_rh + r * H + u0, n) * CVec<T>(s.h_prev + r * s.ld_h_prev + u0, n) * rg * (T(1) - rg);
-      for (int gate = 0; gate < 3; ++gate) add_row(dbias + gate * H + u0, da + gate * H, n);
+      T* a = s.saved + r * s.ld_saved + u0;
+      const T* d_rh_row = d_rh + r * H + u0;
+      const T* h_prev = s.h_prev + r * s.ld_h_prev + u0;
+      T* dh_prev = s.dh_prev + r * H + u0;
+      T* db = dbias + u0;
+      for_each_unit<T>(n, [&](auto v, Index j) {
+        using V = decltype(v);
+        const V rg = load<V>(a + H + j), drh = load<V>(d_rh_row + j);
+        const V da_r = pmul(pmul(drh, load<V>(h_prev + j)), sigmoid_slope(rg));
+        store(a + H + j, da_r);
+        store(dh_prev + j, Eigen::internal::pmadd(drh, rg, load<V>(dh_prev + j)));
+        accumulate(db + j, load<V>(a + j));
+        accumulate(db + H + j, da_r);
+        accumulate(db + 2 * H + j, load<V>(a + 2 * H + j));
+      });
     }
     ctx.team.sync();
-    recurrent_product_backward(ctx, 0, 2, s.batch, s.da, s.ld_da, s.dh_prev);
-    add_direct_gradient(s, ctx.units, d_rh);
+    recurrent_product_backward(ctx, 0, 2, s.batch, s.saved, s.ld_saved, s.dh_prev, true);
   }
 
   void weight_grads_reset_before(const Team& team, const SequenceMatrices<T>& m, Index input_size,
                                  const CellWeights<T>& w, const CellGrads<T>& g) const {
     using detail::accumulate_at_b;
-    const Index H = units_, D = input_size;
-    accumulate_at_b(team, m.rows, D, 3 * H, m.x, D, m.da, 3 * H, g.kernel, 3 * H);
-    accumulate_at_b(team, m.rows, H, 2 * H, m.h_prev, H, m.da, 3 * H, g.recurrent_kernel, 3 * H);
-    accumulate_at_b(team, m.rows, H, H, m.saved + 3 * H, 4 * H, m.da + 2 * H, 3 * H, g.recurrent_kernel + 2 * H,
-                    3 * H);
+    const Index H = units_, D = input_size, ld = 4 * H;
+    const T* da = m.saved;
+    accumulate_at_b(team, m.rows, D, 3 * H, m.x, D, da, ld, g.kernel, 3 * H);
+    accumulate_at_b(team, m.rows, H, 2 * H, m.h_prev, H, da, ld, g.recurrent_kernel, 3 * H);
+    accumulate_at_b(team, m.rows, H, H, m.saved + 3 * H, ld, da + 2 * H, ld, g.recurrent_kernel + 2 * H, 3 * H);
     if (m.dx != nullptr)
-      linalg::gemm(team, linalg::Op::none, linalg::Op::transpose, m.rows, D, 3 * H, T(1), m.da, 3 * H, w.kernel,
-                   3 * H, T(0), m.dx, D);
+      linalg::gemm(team, linalg::Op::none, linalg::Op::transpose, m.rows, D, 3 * H, T(1), da, ld, w.kernel, 3 * H,
+                   T(0), m.dx, D);
   }
 
   Index units_;

@@ -15,8 +15,7 @@ class SimpleRnnCell {
 
   explicit SimpleRnnCell(Index units) : units_(units) {}
   Index units() const { return units_; }
-  Index saved_width() const { return units_; }  // h_t (the activation)
-  Index da_width() const { return units_; }
+  Index saved_width() const { return units_; }  // h_t (the activation); backward overwrites it with dA
   Index scratch_width() const { return 0; }
   Index bias_size() const { return units_; }
 
@@ -42,19 +41,18 @@ class SimpleRnnCell {
     using namespace detail;
     const Index H = units_, u0 = ctx.units.begin, n = ctx.units.size();
     for (Index r = 0; r < s.batch; ++r) {
-      Vec<T> da(s.da + r * s.ld_da + u0, n);
+      Vec<T> a(s.saved + r * s.ld_saved + u0, n);  // h_t in, dA out
       if (!row_active(s.active, r)) {
-        da.setZero();
+        a.setZero();
         continue;
       }
-      const CVec<T> h(s.saved + r * s.ld_saved + u0, n);
       const CVec<T> dh(s.dh + r * H + u0, n);
-      if constexpr (Act == Activation::tanh) da = dh * (T(1) - h.square());
-      else da = (h > T(0)).select(dh, T(0));
-      add_row(dbias + u0, da.data(), n);
+      if constexpr (Act == Activation::tanh) a = dh * (T(1) - a.square());
+      else a = (a > T(0)).select(dh, T(0));
+      add_row(dbias + u0, a.data(), n);
     }
     ctx.team.sync();  // the product reads every thread's gate gradients
-    recurrent_product_backward(ctx, 0, 1, s.batch, s.da, s.ld_da, s.dh_prev);
+    recurrent_product_backward(ctx, 0, 1, s.batch, s.saved, s.ld_saved, s.dh_prev);
     pass_inactive_gradient(s, H, ctx.units);
   }
 
