@@ -111,7 +111,7 @@ def make_inputs(case: str, cell: str):
     return mode, x, dy, layer
 
 
-def engines(case: str, cell: str, threads: int) -> dict:
+def engines(case: str, cell: str, threads: int, peers: bool = True) -> dict:
     """name -> (run, result): run() does one timed call, result() its output (and dx) for the agreement check."""
     mode, x, dy, layer = make_inputs(case, cell)
     rf.set_num_threads(threads)
@@ -125,7 +125,7 @@ def engines(case: str, cell: str, threads: int) -> dict:
             return y, layer.backward(dy)["x"]
         out["rnnfast"] = (rf_train, rf_train)
 
-    if torch is not None:
+    if torch is not None and peers:
         torch.set_num_threads(threads)
         module = torch_module(cell, layer)
         xt = torch.from_numpy(x)
@@ -146,7 +146,7 @@ def engines(case: str, cell: str, threads: int) -> dict:
                 return y.detach().numpy(), xg.grad.numpy()
             out["PyTorch"] = (torch_train, torch_train)
 
-    if ort is not None and mode == "inference":
+    if ort is not None and peers and mode == "inference":
         session = onnx_session(cell, layer, threads)
         x_tm = np.ascontiguousarray(x.transpose(1, 0, 2))
 
@@ -166,8 +166,8 @@ def check_agreement(results: dict) -> None:
                 raise SystemExit(f"{name} disagrees with rnnfast on the {what}: max error {err:.2e} of the scale")
 
 
-def time_case(case: str, cell: str, threads: int, min_seconds: float, min_calls: int) -> dict:
-    runs = engines(case, cell, threads)
+def time_case(case: str, cell: str, threads: int, min_seconds: float, min_calls: int, peers: bool) -> dict:
+    runs = engines(case, cell, threads, peers)
     check_agreement({name: result() for name, (_, result) in runs.items()})
     per_call = {}
     for name, (run, _) in runs.items():  # warm-up, and a first estimate of the cost of a call
@@ -223,16 +223,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--min-seconds", type=float, default=2.0, help="time spent per engine and case (about)")
     parser.add_argument("--min-calls", type=int, default=15)
+    parser.add_argument("--no-peers", action="store_true",
+                        help="time rnnfast alone (e.g. to compare builds or RNNFAST_INSTRUCTION_SET levels)")
     parser.add_argument("--memory-probe", nargs=3, metavar=("ENGINE", "CASE", "CELL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_probe:
         memory_probe(*args.memory_probe)
         return
 
-    versions = [f"rnnfast {rf.__version__} (products: {rf._core.gemm_backend()})"]
-    if torch is not None:
+    versions = [f"rnnfast {rf.__version__} (products: {rf._core.gemm_backend()}, instruction set: "
+                f"{rf._core.instruction_set})"]
+    peers = not args.no_peers
+    if torch is not None and peers:
         versions.append(f"torch {torch.__version__}")
-    if ort is not None:
+    if ort is not None and peers:
         versions.append(f"onnxruntime {ort.__version__}")
     print("; ".join(versions) + "; float32; median ms")
     print()
@@ -241,7 +245,7 @@ def main() -> None:
     for case in args.cases:
         for cell in args.cells:
             for threads in args.threads:
-                ms = time_case(case, cell, threads, args.min_seconds, args.min_calls)
+                ms = time_case(case, cell, threads, args.min_seconds, args.min_calls, peers)
                 ours, pt, ox = ms["rnnfast"], ms.get("PyTorch"), ms.get("ONNX Runtime")
                 print(f"| {case} | {cell.upper()} | {threads} | {ours:.3f} | {fmt(pt, 3)} | {fmt(ox, 3)} | "
                       f"{fmt(pt and pt / ours, suffix='x')} | {fmt(ox and ox / ours, suffix='x')} |", flush=True)
@@ -253,7 +257,7 @@ def main() -> None:
         print("|---|---|---|---|")
         for cell in args.cells:
             ours = peak_memory("rnnfast", "d", cell)
-            pt = peak_memory("PyTorch", "d", cell) if torch is not None else None
+            pt = peak_memory("PyTorch", "d", cell) if torch is not None and peers else None
             ratio = pt / ours if ours and pt else None
             print(f"| {cell.upper()} | {fmt(ours, 1)} | {fmt(pt, 1)} | {fmt(ratio, suffix='x')} |", flush=True)
 

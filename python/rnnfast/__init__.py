@@ -6,7 +6,7 @@ in a C++ engine.
 
 from __future__ import annotations
 
-from . import _core
+from ._engine import core as _core
 from .layers import GRU, LSTM, SimpleRNN
 
 __version__ = "0.1.0"

@@ -13,7 +13,7 @@ import numpy as np
 
 import rnnfast as rf
 
-from . import _core
+from ._engine import core as _core
 
 
 def make_series(rng: np.random.Generator, count: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -72,7 +72,8 @@ def demo(iterations: int = 300, units: int = 32, seed: int = 42) -> float:
 
 
 def info() -> None:
-    print(f"rnnfast {rf.__version__}; products: {_core.gemm_backend()}; threads: {rf.get_num_threads()}")
+    print(f"rnnfast {rf.__version__}; products: {_core.gemm_backend()}; instruction set: {_core.instruction_set}; "
+          f"threads: {rf.get_num_threads()}")
 
 
 def main(argv: list[str] | None = None) -> int:

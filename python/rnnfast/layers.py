@@ -11,7 +11,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import _core
+from ._engine import core as _core
 from ._initializers import glorot_uniform, orthogonal
 from ._validation import (
     as_float_array,

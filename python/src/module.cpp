@@ -1,9 +1,18 @@
-// rnnfast._core: the private extension. Glue only: the engine lives in cpp/, the API in python/rnnfast/.
+// rnnfast._core (and, in portable builds, its variants for newer instruction sets): the private extension.
+// Glue only: the engine lives in cpp/, the API in python/rnnfast/.
 #include <pybind11/pybind11.h>
 
 #include "register.hpp"
 
-PYBIND11_MODULE(_core, m) {
+#ifndef RNNFAST_MODULE
+#define RNNFAST_MODULE _core
+#endif
+#ifndef RNNFAST_INSTRUCTION_SET
+#define RNNFAST_INSTRUCTION_SET "native"
+#endif
+
+PYBIND11_MODULE(RNNFAST_MODULE, m) {
   m.doc() = "rnnfast's private C++ extension; use the rnnfast package instead.";
+  m.attr("instruction_set") = RNNFAST_INSTRUCTION_SET;  // what the engine was compiled for
   rnnfast::python::register_engine(m);
 }
