@@ -13,6 +13,7 @@ CELLS = [
     ("simple_tanh", rf.SimpleRNN, {"activation": "tanh"}, "simple_rnn", {"activation": "tanh"}),
     ("simple_relu", rf.SimpleRNN, {"activation": "relu"}, "simple_rnn", {"activation": "relu"}),
     ("lstm", rf.LSTM, {}, "lstm", {}),
+    ("lstm_peephole", rf.LSTM, {"peephole": True}, "lstm", {}),
     ("gru", rf.GRU, {"reset_after": True}, "gru", {"reset_after": True}),
     ("gru_reset_before", rf.GRU, {"reset_after": False}, "gru", {"reset_after": False}),
 ]

@@ -2,6 +2,9 @@
 
 Written from the equations in the README, one sequence and one step at a time, independently of the engine's
 whole-sequence schedule. Gradients are checked against finite differences and PyTorch instead.
+
+Dropout: `input_mask` (batch, features) multiplies x_t; `recurrent_mask` (batch, units) multiplies h_{t-1} where
+a recurrent kernel reads it (h_in below), never in a GRU's carry z⊙h_{t-1}.
 """
 
 from __future__ import annotations
@@ -13,46 +16,49 @@ def sigmoid(v):
     return 1.0 / (1.0 + np.exp(-v))
 
 
-def simple_rnn_step(w, x, state, activation):
-    (h,) = state
-    a = x @ w["kernel"] + h @ w["recurrent_kernel"] + w["bias"]
+def simple_rnn_step(w, x, state, h_in, activation):
+    a = x @ w["kernel"] + h_in @ w["recurrent_kernel"] + w["bias"]
     return (np.tanh(a) if activation == "tanh" else np.maximum(a, 0.0),)
 
 
-def lstm_step(w, x, state):
+def lstm_step(w, x, state, h_in):
     h, c = state
     n = h.shape[-1]
-    a = x @ w["kernel"] + h @ w["recurrent_kernel"] + w["bias"]
-    i, f, g, o = sigmoid(a[:n]), sigmoid(a[n : 2 * n]), np.tanh(a[2 * n : 3 * n]), sigmoid(a[3 * n :])
+    a = x @ w["kernel"] + h_in @ w["recurrent_kernel"] + w["bias"]
+    if "peephole_i" in w:  # i and f see c_{t-1}, o sees c_t
+        a[:n] += w["peephole_i"] * c
+        a[n : 2 * n] += w["peephole_f"] * c
+    i, f, g = sigmoid(a[:n]), sigmoid(a[n : 2 * n]), np.tanh(a[2 * n : 3 * n])
     c = f * c + i * g
+    o = sigmoid(a[3 * n :] + (w["peephole_o"] * c if "peephole_o" in w else 0.0))
     return o * np.tanh(c), c
 
 
-def gru_step(w, x, state, reset_after):
+def gru_step(w, x, state, h_in, reset_after):
     (h,) = state
     n = h.shape[-1]
     k, u = w["kernel"], w["recurrent_kernel"]
     if reset_after:
         xw = x @ k + w["bias"][0]
-        hu = h @ u + w["bias"][1]
+        hu = h_in @ u + w["bias"][1]
         z = sigmoid(xw[:n] + hu[:n])
         r = sigmoid(xw[n : 2 * n] + hu[n : 2 * n])
         hh = np.tanh(xw[2 * n :] + r * hu[2 * n :])
     else:
         xw = x @ k + w["bias"]
-        z = sigmoid(xw[:n] + h @ u[:, :n])
-        r = sigmoid(xw[n : 2 * n] + h @ u[:, n : 2 * n])
-        hh = np.tanh(xw[2 * n :] + (r * h) @ u[:, 2 * n :])
+        z = sigmoid(xw[:n] + h_in @ u[:, :n])
+        r = sigmoid(xw[n : 2 * n] + h_in @ u[:, n : 2 * n])
+        hh = np.tanh(xw[2 * n :] + (r * h_in) @ u[:, 2 * n :])
     return (z * h + (1.0 - z) * hh,)
 
 
 def make_step(kind, **options):
     if kind == "simple_rnn":
-        return lambda w, x, s: simple_rnn_step(w, x, s, options.get("activation", "tanh"))
+        return lambda w, x, s, h_in: simple_rnn_step(w, x, s, h_in, options.get("activation", "tanh"))
     if kind == "lstm":
         return lstm_step
     if kind == "gru":
-        return lambda w, x, s: gru_step(w, x, s, options.get("reset_after", True))
+        return lambda w, x, s, h_in: gru_step(w, x, s, h_in, options.get("reset_after", True))
     raise ValueError(kind)
 
 
@@ -65,6 +71,8 @@ def run(
     go_backwards=False,
     time_major=False,
     return_sequences=False,
+    input_mask=None,
+    recurrent_mask=None,
     **options,
 ):
     """Returns (output, final_states) exactly as the contract defines them."""
@@ -86,7 +94,9 @@ def run(
         if go_backwards:
             order = reversed(order)
         for position, t in enumerate(order):
-            state = step(weights, x[b, t], state)
+            x_t = x[b, t] if input_mask is None else x[b, t] * input_mask[b]
+            h_in = state[0] if recurrent_mask is None else state[0] * recurrent_mask[b]
+            state = step(weights, x_t, state, h_in)
             ys[b, position] = state[0]
         for k in range(n_states):
             finals[k][b] = state[k]

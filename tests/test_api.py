@@ -12,6 +12,8 @@ EXPECTED_SHAPES = {
     "simple_tanh": {"kernel": (5, 4), "recurrent_kernel": (4, 4), "bias": (4,)},
     "simple_relu": {"kernel": (5, 4), "recurrent_kernel": (4, 4), "bias": (4,)},
     "lstm": {"kernel": (5, 16), "recurrent_kernel": (4, 16), "bias": (16,)},
+    "lstm_peephole": {"kernel": (5, 16), "recurrent_kernel": (4, 16), "bias": (16,), "peephole_i": (4,),
+                      "peephole_f": (4,), "peephole_o": (4,)},
     "gru": {"kernel": (5, 12), "recurrent_kernel": (4, 12), "bias": (2, 12)},
     "gru_reset_before": {"kernel": (5, 12), "recurrent_kernel": (4, 12), "bias": (12,)},
 }
@@ -28,9 +30,12 @@ def test_weight_shapes_and_default_initialisation(cell):
     u = weights["recurrent_kernel"].astype(np.float64)
     np.testing.assert_allclose(u @ u.T, np.eye(4), atol=1e-6)  # orthogonal rows
     expected_bias = np.zeros(weights["bias"].shape, dtype=np.float32)
-    if cell[0] == "lstm":
+    if cell[0].startswith("lstm"):
         expected_bias[4:8] = 1.0  # unit_forget_bias
     np.testing.assert_array_equal(weights["bias"], expected_bias)
+    for name in ("peephole_i", "peephole_f", "peephole_o"):
+        if name in weights:  # glorot_uniform of a (units,) vector: fan_in = fan_out = units
+            assert 0 < np.abs(weights[name]).max() <= np.sqrt(6 / 8)
 
 
 def test_unit_forget_bias_off_and_seeding():
@@ -75,7 +80,7 @@ def test_output_structure(cell, return_sequences, return_state, time_major):
     out = result[0] if return_state else result
     assert out.shape == (seq_shape if return_sequences else (3, 4))
     if return_state:
-        assert len(result) == 1 + (2 if cell[0] == "lstm" else 1)
+        assert len(result) == 1 + (2 if cell[3] == "lstm" else 1)
         assert all(s.shape == (3, 4) for s in result[1:])
         if not return_sequences:
             np.testing.assert_array_equal(result[0], result[1])
@@ -152,7 +157,7 @@ def test_empty_batch_and_zero_steps(cell):
     layer = make_layer(cell, 4, 3, return_sequences=True, return_state=True)
     out, h, *_ = layer(np.zeros((0, 5, 3)))
     assert out.shape == (0, 5, 4) and h.shape == (0, 4)
-    state = [np.full((2, 4), 0.5)] * (2 if cell[0] == "lstm" else 1)
+    state = [np.full((2, 4), 0.5)] * (2 if cell[3] == "lstm" else 1)
     out, *finals = layer(np.zeros((2, 0, 3)), initial_state=state, training=True)
     assert out.shape == (2, 0, 4)
     np.testing.assert_array_equal(finals[0], state[0])

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 
-def glorot_uniform(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """Uniform in ±sqrt(6 / (fan_in + fan_out)), fan_in = rows, fan_out = columns (Keras' GlorotUniform)."""
-    limit = np.sqrt(6.0 / (shape[0] + shape[1]))
+def glorot_uniform(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Uniform in ±sqrt(6 / (fan_in + fan_out)), fan_in = rows, fan_out = columns (Keras' GlorotUniform; a vector
+    has fan_in = fan_out = its length)."""
+    fan_in, fan_out = (shape[0], shape[0]) if len(shape) == 1 else (shape[0], shape[1])
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-limit, limit, size=shape)
 
 

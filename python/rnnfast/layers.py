@@ -25,6 +25,8 @@ from ._validation import (
 
 Output = Union[np.ndarray, list]
 
+_MASK_STREAM = 0x6D61736B  # "mask": the dropout generator's stream, apart from the weights' initialisation
+
 
 class _Recurrent:
     """What SimpleRNN, LSTM and GRU share. Subclasses set the cell and the weight shapes."""
@@ -58,6 +60,8 @@ class _Recurrent:
         if seed is not None:
             check_int(seed, "seed", 0)
         self.seed = seed
+        # Dropout masks: their own stream, so they depend only on the seed and the sequence of training calls.
+        self._mask_rng = np.random.default_rng(None if seed is None else [seed, _MASK_STREAM])
         self.dtype = check_dtype(dtype)
         self.input_size: int | None = None
         self._weights: dict[str, np.ndarray] = {}
@@ -77,6 +81,20 @@ class _Recurrent:
     def _initial_bias(self) -> np.ndarray:
         return np.zeros(self._bias_shape())
 
+    def _extra_weights(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Initial values of a variant's weights beyond kernel, recurrent_kernel and bias."""
+        return {}
+
+    def _engine_options(self) -> dict[str, Any]:
+        return {}
+
+    def _engine_weights(self, weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """A variant's extra weights as the engine takes them (keyword arguments of forward and backward)."""
+        return {}
+
+    def _split_engine_grads(self, grads: dict[str, Any], extra: Any) -> None:
+        """Adds the gradients of a variant's extra weights (the engine's last backward output) to grads."""
+
     # ---- weights ----------------------------------------------------------------------------------------------
     @property
     def built(self) -> bool:
@@ -95,6 +113,7 @@ class _Recurrent:
             "kernel": glorot_uniform(rng, shapes["kernel"]),  # type: ignore[arg-type]
             "recurrent_kernel": orthogonal(rng, shapes["recurrent_kernel"]),  # type: ignore[arg-type]
             "bias": self._initial_bias(),
+            **self._extra_weights(rng),
         }
         self._install(input_size, weights)
 
@@ -102,7 +121,7 @@ class _Recurrent:
         self._weights = {k: np.ascontiguousarray(v, dtype=self.dtype) for k, v in weights.items()}
         if self.input_size != input_size or self._engine is None:
             engine_type = _core.Engine32 if self.dtype == np.float32 else _core.Engine64
-            self._engine = engine_type(self._cell_name(), input_size, self.units)
+            self._engine = engine_type(self._cell_name(), input_size, self.units, **self._engine_options())
             self.input_size = input_size
         self._last = None
 
@@ -179,8 +198,7 @@ class _Recurrent:
         batch, time = (x.shape[1], x.shape[0]) if self.time_major else (x.shape[0], x.shape[1])
         states = self._check_initial_state(initial_state, batch)
         lengths_arr = None if lengths is None else as_lengths(lengths, batch, time)
-        if training and (self.dropout > 0.0 or self.recurrent_dropout > 0.0):
-            raise NotImplementedError("dropout and recurrent_dropout in training are not available yet")
+        masks = self._draw_masks(batch) if training else {}
 
         w = self._weights
         y, h, c = self._engine.forward(
@@ -195,12 +213,14 @@ class _Recurrent:
             self.go_backwards,
             self.return_sequences,
             bool(training),
+            **self._engine_weights(w),
+            **masks,
         )
         final = [h] if c is None else [h, c]
         if self.stateful:
             self._states = [s.copy() for s in final]
         if training:
-            self._last = {"weights": dict(w), "batch": batch, "time": time}
+            self._last = {"weights": dict(w), "batch": batch, "time": time, "masks": masks}
         out = y if self.return_sequences else h
         if not self.return_state:
             return out
@@ -233,6 +253,29 @@ class _Recurrent:
     def _state_names(self) -> list[str]:
         return ["h", "c"][: self._state_count]
 
+    def _draw_masks(self, batch: int) -> dict[str, np.ndarray]:
+        """Keras' dropout masks for one training call: one per sequence, fixed across its steps, kept units
+        scaled by 1/(1 - rate). The input mask is drawn first."""
+        masks = {}
+        for name, rate, width in (
+            ("input_mask", self.dropout, self.input_size),
+            ("recurrent_mask", self.recurrent_dropout, self.units),
+        ):
+            if rate > 0.0:
+                keep = self._mask_rng.random((batch, width)) >= rate
+                masks[name] = (keep / (1.0 - rate)).astype(self.dtype)
+        return masks
+
+    @property
+    def dropout_masks(self) -> dict[str, np.ndarray]:
+        """The masks of the last training call: "input" (batch, input_size) multiplies x_t, "recurrent"
+        (batch, units) multiplies h_{t-1} where the recurrent kernel reads it; kept units hold 1/(1 - rate),
+        dropped ones 0. Only the layer's nonzero rates have an entry ({} before a training call)."""
+        if self._last is None:
+            return {}
+        names = {"input_mask": "input", "recurrent_mask": "recurrent"}
+        return {names[k]: v.copy() for k, v in self._last["masks"].items()}
+
     # ---- backward ---------------------------------------------------------------------------------------------
     def backward(self, d_out: Any) -> dict[str, Any]:
         """Gradients of a scalar loss, given `d_out` = dLoss/d(output of the last training=True call).
@@ -264,17 +307,19 @@ class _Recurrent:
             check_shape(arr, shape, name)
             checked.append(arr)
         w = self._last["weights"]
-        dx, dh0, dc0, dk, drk, db = self._engine.backward(
+        dx, dh0, dc0, dk, drk, db, extra = self._engine.backward(
             w["kernel"], w["recurrent_kernel"], w["bias"], checked[0], checked[1],
-            checked[2] if len(checked) > 2 else None, True,
+            checked[2] if len(checked) > 2 else None, True, **self._engine_weights(w),
         )
-        return {
+        grads = {
             "x": dx,
             "initial_state": [dh0] if dc0 is None else [dh0, dc0],
             "kernel": dk,
             "recurrent_kernel": drk,
             "bias": db,
         }
+        self._split_engine_grads(grads, extra)
+        return grads
 
     def __repr__(self) -> str:
         return (
@@ -321,6 +366,9 @@ class LSTM(_Recurrent):
     i, f, o = σ(x·W + h·U + b) parts; c̃ = tanh(...); c_t = f⊙c_{t-1} + i⊙c̃; h_t = o⊙tanh(c_t).
     Weights: kernel (input_size, 4·units), recurrent_kernel (units, 4·units), bias (4·units,).
     States: [h, c].
+
+    peephole=True adds peephole_i, peephole_f, peephole_o (units,): i and f also see p_i⊙c_{t-1} and
+    p_f⊙c_{t-1}, o sees p_o⊙c_t (Gers & Schmidhuber; Keras 2's PeepholeLSTMCell).
     """
 
     _gates = 4
@@ -339,14 +387,39 @@ class LSTM(_Recurrent):
         self.layer_norm = bool(layer_norm)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
         self.unit_forget_bias = bool(unit_forget_bias)
-        if self.peephole:
-            raise _unavailable("peephole=True")
         if self.layer_norm:
             raise _unavailable("layer_norm=True")
         super().__init__(units, **common)
 
     def _cell_name(self) -> str:
         return "lstm"
+
+    _PEEPHOLES = ("peephole_i", "peephole_f", "peephole_o")
+
+    def _weight_shapes(self, input_size: int) -> dict[str, tuple[int, ...]]:
+        shapes = super()._weight_shapes(input_size)
+        if self.peephole:
+            shapes.update({name: (self.units,) for name in self._PEEPHOLES})
+        return shapes
+
+    def _extra_weights(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        # As Keras 2's PeepholeLSTMCell: the kernel's initialiser (glorot_uniform) on each (units,) vector.
+        if not self.peephole:
+            return {}
+        return {name: glorot_uniform(rng, (self.units,)) for name in self._PEEPHOLES}
+
+    def _engine_options(self) -> dict[str, Any]:
+        return {"peephole": self.peephole}
+
+    def _engine_weights(self, weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if not self.peephole:
+            return {}
+        return {"peephole": np.concatenate([weights[name] for name in self._PEEPHOLES])}
+
+    def _split_engine_grads(self, grads: dict[str, Any], extra: Any) -> None:
+        if self.peephole:
+            for name, part in zip(self._PEEPHOLES, np.split(extra, 3)):
+                grads[name] = part.copy()
 
     def _initial_bias(self) -> np.ndarray:
         bias = np.zeros(self._bias_shape())

@@ -24,6 +24,11 @@ inline int gate_count(CellType type) {
   }
 }
 inline bool has_cell_state(CellType type) { return type == CellType::lstm; }
+
+// Variants of a cell type.
+struct CellOptions {
+  bool peephole = false;  // LSTM only: the gates see the cell state (CellWeights::peephole)
+};
 // Number of bias entries: G·H, or 2 × 3H for a GRU with reset_after.
 inline Index bias_size(CellType type, Index units) {
   return (type == CellType::gru ? 2 : 1) * gate_count(type) * units;
@@ -32,12 +37,13 @@ inline Index bias_size(CellType type, Index units) {
 template <class T>
 class Recurrent {
  public:
-  Recurrent(CellType type, Index input_size, Index units)
-      : type_(type), input_size_(input_size), units_(units), engine_(make(type, units)) {
+  Recurrent(CellType type, Index input_size, Index units, CellOptions options = {})
+      : type_(type), options_(options), input_size_(input_size), units_(units), engine_(make(type, units, options)) {
     if (input_size < 1 || units < 1) throw std::invalid_argument("rnnfast: input_size and units must be >= 1");
   }
 
   CellType type() const { return type_; }
+  const CellOptions& options() const { return options_; }
   Index input_size() const { return input_size_; }
   Index units() const { return units_; }
 
@@ -55,11 +61,12 @@ class Recurrent {
                               Sequence<T, SimpleRnnCell<T, Activation::relu>>, Sequence<T, LstmCell<T>>,
                               Sequence<T, GruCell<T>>>;
 
-  static Engine make(CellType type, Index units) {
+  static Engine make(CellType type, Index units, CellOptions options) {
+    if (options.peephole && type != CellType::lstm) throw std::invalid_argument("rnnfast: only an LSTM has peepholes");
     switch (type) {
       case CellType::simple_rnn_tanh: return Sequence<T, SimpleRnnCell<T, Activation::tanh>>(SimpleRnnCell<T, Activation::tanh>(units));
       case CellType::simple_rnn_relu: return Sequence<T, SimpleRnnCell<T, Activation::relu>>(SimpleRnnCell<T, Activation::relu>(units));
-      case CellType::lstm: return Sequence<T, LstmCell<T>>(LstmCell<T>(units));
+      case CellType::lstm: return Sequence<T, LstmCell<T>>(LstmCell<T>(units, options.peephole));
       case CellType::gru: return Sequence<T, GruCell<T>>(GruCell<T>(units, true));
       case CellType::gru_reset_before: return Sequence<T, GruCell<T>>(GruCell<T>(units, false));
     }
@@ -67,6 +74,7 @@ class Recurrent {
   }
 
   CellType type_;
+  CellOptions options_;
   Index input_size_, units_;
   Engine engine_;
 };

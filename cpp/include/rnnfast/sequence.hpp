@@ -41,6 +41,11 @@ struct SequenceInput {
   const std::int64_t* lengths = nullptr;  // B entries in [0, T]; nullptr = every sequence has T steps
   const T* h0 = nullptr;                 // B × H; nullptr = zeros
   const T* c0 = nullptr;                 // B × H (cells with a cell state); nullptr = zeros
+  // Dropout masks, one per sequence, fixed across its steps (kept units scaled by 1/(1−rate), dropped ones 0);
+  // nullptr = none. input_mask (B × D) multiplies x_t; recurrent_mask (B × H) multiplies h_{t-1} where the
+  // recurrent product(s) read it (not in a GRU's carry z⊙h_{t-1}). Copied: backward uses them too.
+  const T* input_mask = nullptr;
+  const T* recurrent_mask = nullptr;
 };
 
 template <class T>
@@ -73,6 +78,8 @@ struct Workspace {
   std::vector<T> saved;     // training: every step's activations, then backward's dA over them; inference: one
                             // input chunk's steps
   std::vector<T> h_prev, c_prev;  // training: the state entering every step; inference: two ping-pong blocks
+  std::vector<T> h_in;            // recurrent dropout: h_prev⊙mask, laid out like h_prev
+  std::vector<T> input_mask, recurrent_mask;
   std::vector<T> h_last, c_last;  // the final state, kept for backward
   std::vector<T> dh, dh_next, dc, scratch, dx_packed;
   std::vector<T, Eigen::aligned_allocator<T>> packed_u, packed_w;  // U and W packed for this call's products
@@ -80,7 +87,7 @@ struct Workspace {
   std::vector<std::int64_t> lengths;
   Index batch = 0, time = 0, input_size = 0;
   SequenceOptions options;
-  bool packed = false, has_lengths = false, trained = false;
+  bool packed = false, has_lengths = false, trained = false, has_input_mask = false, has_recurrent_mask = false;
   bool saved_consumed = false;  // backward has written dA over the saved activations
   const T* x = nullptr;  // the input the training forward used (caller keeps it alive until backward)
 };
@@ -109,9 +116,13 @@ class Sequence {
     ws.input_size = D;
     ws.options = opt;
     ws.has_lengths = in.lengths != nullptr;
-    ws.packed = ws.has_lengths || opt.go_backwards;
+    ws.has_input_mask = in.input_mask != nullptr;
+    ws.has_recurrent_mask = in.recurrent_mask != nullptr;
+    ws.packed = ws.has_lengths || opt.go_backwards || ws.has_input_mask;  // the mask is applied while packing
     ws.trained = false;
     set_activity(in, ws);
+    if (ws.has_input_mask) ws.input_mask.assign(in.input_mask, in.input_mask + B * D);
+    if (ws.has_recurrent_mask) ws.recurrent_mask.assign(in.recurrent_mask, in.recurrent_mask + B * H);
 
     const T* x = in.x;
     if (ws.packed) {
@@ -125,6 +136,8 @@ class Sequence {
     const Index ld0 = T_ > 0 ? layout.h_ld : H;
     load_state(in.h0, T_ > 0 ? layout.h_entering(ws, 0) : ws.h_last.data(), ld0, B, H);
     if (Cell::has_cell_state) load_state(in.c0, T_ > 0 ? layout.c_entering(ws, 0) : ws.c_last.data(), ld0, B, H);
+    if (ws.has_recurrent_mask && T_ > 0)
+      mask_rows(ws, layout.h_entering(ws, 0), layout.h_ld, layout.block(ws.h_in.data(), 0), layout.h_ld, {0, H});
     run_steps(ws, w, x, layout, opt.return_sequences ? out.y : nullptr);
     std::copy(ws.h_last.begin(), ws.h_last.begin() + B * H, out.h_final);
     if (Cell::has_cell_state && out.c_final != nullptr)
@@ -161,10 +174,12 @@ class Sequence {
     std::fill(gout.weights.bias, gout.weights.bias + cell_.bias_size(), T(0));
     detail::grow(ws.packed_u, PackedGates<T>::size(Cell::gates, H, H));
 
+    if (gout.weights.peephole != nullptr) std::fill(gout.weights.peephole, gout.weights.peephole + 3 * H, T(0));
+
     SequenceMatrices<T> m;
     m.rows = rows;
     m.x = ws.x;
-    m.h_prev = ws.h_prev.data();
+    m.h_prev = ws.has_recurrent_mask ? ws.h_in.data() : ws.h_prev.data();
     m.saved = ws.saved.data();
     if (gout.dx != nullptr) {
       if (ws.packed) {
@@ -192,6 +207,9 @@ class Sequence {
         s.ld_saved = bs * SW;
         s.h_prev = ws.h_prev.data() + t * ts * H;
         s.ld_h_prev = bs * H;
+        s.h_in = ws.has_recurrent_mask ? ws.h_in.data() + t * ts * H : s.h_prev;
+        s.ld_h_in = bs * H;
+        s.recurrent_mask = ws.has_recurrent_mask ? ws.recurrent_mask.data() : nullptr;
         if (Cell::has_cell_state) {
           s.c_prev = ws.c_prev.data() + t * ts * H;
           s.ld_c_prev = bs * H;
@@ -203,7 +221,7 @@ class Sequence {
         s.dc = ws.dc.data();
         s.dh_prev = dh_before;
         s.scratch = ws.scratch.data();
-        cell_.backward_step(s, ctx, gout.weights.bias);
+        cell_.backward_step(s, ctx, gout.weights);
         std::swap(dh_t, dh_before);
       }
       if (team.rank() == 0) dh = dh_t;  // dL/dh_0: where the last step wrote (every thread swaps alike)
@@ -246,6 +264,7 @@ class Sequence {
       const Index B = ws.batch, H = cell.units(), D = ws.input_size, SW = cell.saved_width();
       const Index blocks = training ? ws.time : 2;
       detail::grow(ws.h_prev, blocks * B * H);
+      if (ws.has_recurrent_mask) detail::grow(ws.h_in, blocks * B * H);
       if (Cell::has_cell_state) detail::grow(ws.c_prev, blocks * B * H);
       detail::grow(ws.h_last, B * H);
       if (Cell::has_cell_state) detail::grow(ws.c_last, B * H);
@@ -306,6 +325,8 @@ class Sequence {
           s.batch = B;
           s.h_prev = layout.h_entering(ws, t);
           s.ld_h_prev = layout.h_ld;
+          s.h_in = ws.has_recurrent_mask ? layout.block(ws.h_in.data(), t) : s.h_prev;
+          s.ld_h_in = layout.h_ld;
           const bool last = t + 1 == T_;
           s.h = last ? ws.h_last.data() : layout.h_entering(ws, t + 1);
           s.ld_h = last ? H : layout.h_ld;
@@ -320,6 +341,8 @@ class Sequence {
           s.active = step_activity(ws, t);
           cell_.forward_step(s, ctx);
           if (y != nullptr) write_outputs(s, ws, t, units, y);
+          if (ws.has_recurrent_mask && !last)
+            mask_rows(ws, s.h, s.ld_h, layout.block(ws.h_in.data(), t + 1), layout.h_ld, units);
           team.sync();  // h_t complete before anyone multiplies it
         }
       }
@@ -386,7 +409,12 @@ class Sequence {
         T* to = ws.x_packed.data() + (s * B + b) * D;
         if (s < length_of(ws, b)) {
           const T* from = in.x + user_row(opt, B, T_, source_step(ws, b, s), b) * D;
-          std::copy(from, from + D, to);
+          if (ws.has_input_mask) {
+            const T* mask = ws.input_mask.data() + b * D;
+            for (Index d = 0; d < D; ++d) to[d] = from[d] * mask[d];
+          } else {
+            std::copy(from, from + D, to);
+          }
         } else {
           std::fill(to, to + D, T(0));
         }
@@ -402,11 +430,25 @@ class Sequence {
         if (t < len) {
           const Index s = ws.options.go_backwards ? len - 1 - t : t;
           const T* from = ws.dx_packed.data() + (s * B + b) * D;
-          std::copy(from, from + D, to);
+          if (ws.has_input_mask) {  // x entered as x⊙mask
+            const T* mask = ws.input_mask.data() + b * D;
+            for (Index d = 0; d < D; ++d) to[d] = from[d] * mask[d];
+          } else {
+            std::copy(from, from + D, to);
+          }
         } else {
           std::fill(to, to + D, T(0));
         }
       }
+    }
+  }
+
+  // to[b][slice] = from[b][slice] ⊙ recurrent_mask[b][slice] for the B rows of a state block.
+  void mask_rows(const Workspace<T>& ws, const T* from, Index ld_from, T* to, Index ld_to, UnitSlice u) const {
+    const Index H = cell_.units();
+    for (Index b = 0; b < ws.batch; ++b) {
+      const T* mask = ws.recurrent_mask.data() + b * H;
+      for (Index j = u.begin; j < u.end; ++j) to[b * ld_to + j] = from[b * ld_from + j] * mask[j];
     }
   }
 

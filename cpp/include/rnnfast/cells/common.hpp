@@ -26,13 +26,15 @@ struct CellWeights {
   const T* kernel = nullptr;            // D × G·H
   const T* recurrent_kernel = nullptr;  // H × G·H
   const T* bias = nullptr;              // G·H (GRU reset_after: 2 × 3H)
+  const T* peephole = nullptr;          // LSTM with peepholes: 3 × H, the weights of c on the gates i, f, o
 };
 
 template <class T>
 struct CellGrads {
   T* kernel = nullptr;
   T* recurrent_kernel = nullptr;
-  T* bias = nullptr;  // accumulated by the backward steps; zeroed by the driver
+  T* bias = nullptr;      // accumulated by the backward steps; zeroed by the driver
+  T* peephole = nullptr;  // likewise (LSTM with peepholes)
 };
 
 // The units [begin, end) a thread owns: whole panels of the packed weights, so no two threads write one panel.
@@ -123,6 +125,9 @@ struct StepForward {
   Index batch = 0;
   const T* h_prev = nullptr;
   Index ld_h_prev = 0;
+  // What the recurrent product multiplies: h_{t-1}, or h_{t-1}⊙mask with recurrent dropout (the driver keeps it).
+  const T* h_in = nullptr;
+  Index ld_h_in = 0;
   const T* c_prev = nullptr;  // cells with a cell state only
   Index ld_c_prev = 0;
   T* h = nullptr;  // new state, written for every row (rows past their length copy h_prev)
@@ -146,6 +151,11 @@ struct StepBackward {
   Index ld_saved = 0;
   const T* h_prev = nullptr;
   Index ld_h_prev = 0;
+  const T* h_in = nullptr;  // as in StepForward
+  Index ld_h_in = 0;
+  // Recurrent dropout: batch × H (row stride H), kept units 1/(1−rate), dropped 0; nullptr = none. The gradient
+  // reaching h_{t-1} through the recurrent product(s) is multiplied by it.
+  const T* recurrent_mask = nullptr;
   const T* c_prev = nullptr;
   Index ld_c_prev = 0;
   const T* c = nullptr;  // c_t, the cell state this step produced
@@ -162,7 +172,7 @@ template <class T>
 struct SequenceMatrices {
   Index rows = 0;
   const T* x = nullptr;       // rows × D
-  const T* h_prev = nullptr;  // rows × H
+  const T* h_prev = nullptr;  // rows × H: the recurrent products' inputs (h_in)
   const T* saved = nullptr;   // rows × saved_width: after the backward loop, dA (and what the cell kept beside it)
   T* dx = nullptr;            // rows × D (nullptr: not wanted)
 };
@@ -245,12 +255,30 @@ void copy_row(const T* from, T* to, Index n) {
   std::copy(from, from + n, to);
 }
 
-// dh_prev[r] = dh[r] on this slice for rows that did not run: their state passed through the step unchanged.
+// For cells whose only path to h_{t-1} is the recurrent product, which wrote dL/dh_in into dh_prev: on this
+// slice, the recurrent-dropout mask for rows that ran, and dh_prev = dh for rows that did not (their state
+// passed through the step unchanged).
 template <class T>
-void pass_inactive_gradient(const StepBackward<T>& s, Index units, UnitSlice u) {
-  if (s.active == nullptr) return;
-  for (Index r = 0; r < s.batch; ++r)
-    if (!s.active[r]) copy_row(s.dh + r * units + u.begin, s.dh_prev + r * units + u.begin, u.size());
+void finish_recurrent_gradient(const StepBackward<T>& s, Index units, UnitSlice u) {
+  if (s.active == nullptr && s.recurrent_mask == nullptr) return;
+  for (Index r = 0; r < s.batch; ++r) {
+    T* dh_prev = s.dh_prev + r * units + u.begin;
+    if (!row_active(s.active, r)) copy_row(s.dh + r * units + u.begin, dh_prev, u.size());
+    else if (s.recurrent_mask != nullptr)
+      Vec<T>(dh_prev, u.size()) *= CVec<T>(s.recurrent_mask + r * units + u.begin, u.size());
+  }
+}
+
+// dh_prev[r] += mask[r] ⊙ from[r] on this slice for rows that ran (no mask: plain sum).
+template <class T>
+void add_recurrent_gradient(const StepBackward<T>& s, Index units, UnitSlice u, const T* from) {
+  for (Index r = 0; r < s.batch; ++r) {
+    if (!row_active(s.active, r)) continue;
+    const Index o = r * units + u.begin;
+    Vec<T> dh_prev(s.dh_prev + o, u.size());
+    if (s.recurrent_mask != nullptr) dh_prev += CVec<T>(from + o, u.size()) * CVec<T>(s.recurrent_mask + o, u.size());
+    else dh_prev += CVec<T>(from + o, u.size());
+  }
 }
 
 // The per-step recurrent product on this slice, gates [first, first + count):

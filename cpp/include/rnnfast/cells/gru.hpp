@@ -23,16 +23,16 @@ class GruCell {
   // overwrites them with [da_z, da_r, du_h, da_h] (reset_after: U sees the first three, W the z, r and fourth)
   // or [da_z, da_r, da_h, r⊙h_{t-1}] (reset_before).
   Index saved_width() const { return 4 * units_; }
-  Index scratch_width() const { return reset_after_ ? 0 : units_; }
+  Index scratch_width() const { return units_; }
   Index bias_size() const { return (reset_after_ ? 6 : 3) * units_; }
 
   void forward_step(const StepForward<T>& s, const StepContext<T>& ctx) const {
     if (reset_after_) forward_reset_after(s, ctx);
     else forward_reset_before(s, ctx);
   }
-  void backward_step(const StepBackward<T>& s, const StepContext<T>& ctx, T* dbias) const {
-    if (reset_after_) backward_reset_after(s, ctx, dbias);
-    else backward_reset_before(s, ctx, dbias);
+  void backward_step(const StepBackward<T>& s, const StepContext<T>& ctx, const CellGrads<T>& grads) const {
+    if (reset_after_) backward_reset_after(s, ctx, grads.bias);
+    else backward_reset_before(s, ctx, grads.bias);
   }
   void weight_grads(const Team& team, const SequenceMatrices<T>& m, Index input_size, const CellWeights<T>& w,
                     const CellGrads<T>& g) const {
@@ -73,8 +73,8 @@ class GruCell {
     using namespace Eigen::internal;
     const Index H = units_, u0 = ctx.units.begin, n = ctx.units.size();
     // Slots z, r: x·W + h·U; slot h̃ keeps x_h, and u_h = h·U_h goes to the fourth slot (r multiplies it alone).
-    recurrent_product(ctx, 0, 2, s.batch, s.h_prev, s.ld_h_prev, s.saved, s.ld_saved, true);
-    recurrent_product(ctx, 2, 1, s.batch, s.h_prev, s.ld_h_prev, s.saved + H, s.ld_saved, false);
+    recurrent_product(ctx, 0, 2, s.batch, s.h_in, s.ld_h_in, s.saved, s.ld_saved, true);
+    recurrent_product(ctx, 2, 1, s.batch, s.h_in, s.ld_h_in, s.saved + H, s.ld_saved, false);
     const T* b_in = ctx.weights.bias + u0;
     const T* b_rec = ctx.weights.bias + 3 * H + u0;
     for (Index r = 0; r < s.batch; ++r) {
@@ -136,7 +136,12 @@ class GruCell {
       });
     }
     ctx.team.sync();  // the product reads every thread's gate gradients
-    recurrent_product_backward(ctx, 0, 3, s.batch, s.saved, s.ld_saved, s.dh_prev, true);
+    if (s.recurrent_mask == nullptr) {
+      recurrent_product_backward(ctx, 0, 3, s.batch, s.saved, s.ld_saved, s.dh_prev, true);
+    } else {  // the product's gradient reaches h_{t-1} through the mask; the direct path does not
+      recurrent_product_backward(ctx, 0, 3, s.batch, s.saved, s.ld_saved, s.scratch);
+      add_recurrent_gradient(s, H, ctx.units, s.scratch);
+    }
   }
 
   void weight_grads_reset_after(const Team& team, const SequenceMatrices<T>& m, Index input_size,
@@ -161,10 +166,10 @@ class GruCell {
     using namespace Eigen::internal;
     const Index H = units_, u0 = ctx.units.begin, n = ctx.units.size();
     const T* b = ctx.weights.bias + u0;
-    recurrent_product(ctx, 0, 2, s.batch, s.h_prev, s.ld_h_prev, s.saved, s.ld_saved, true);
+    recurrent_product(ctx, 0, 2, s.batch, s.h_in, s.ld_h_in, s.saved, s.ld_saved, true);
     for (Index r = 0; r < s.batch; ++r) {
       T* a = s.saved + r * s.ld_saved + u0;
-      const T* h_prev = s.h_prev + r * s.ld_h_prev + u0;
+      const T* h_in = s.h_in + r * s.ld_h_in + u0;
       if (!row_active(s.active, r)) {
         std::fill(a + 3 * H, a + 3 * H + n, T(0));  // keeps the second product finite for rows that do not run
         continue;
@@ -175,7 +180,7 @@ class GruCell {
         const V rg = sigmoid(padd(load<V>(a + H + j), load<V>(b + H + j)));
         store(a + j, z);
         store(a + H + j, rg);
-        store(a + 3 * H + j, pmul(rg, load<V>(h_prev + j)));
+        store(a + 3 * H + j, pmul(rg, load<V>(h_in + j)));
       });
     }
     // (r⊙h_{t-1})·U_h can only start once r is known for every unit: the second product of the step.
@@ -219,30 +224,35 @@ class GruCell {
         store(a + 2 * H + j, da_h);
       });
     }
-    // d(r⊙h_{t-1}) = da_h·U_hᵀ, then r's gradient, then the product for z and r.
+    // d(r⊙h_in) = da_h·U_hᵀ, then r's gradient, then the product for z and r. Without recurrent dropout both
+    // recurrent paths add to dh_prev at once; with it they gather in the scratch, which then goes through the
+    // mask.
     ctx.team.sync();
     T* d_rh = s.scratch;
+    const bool masked = s.recurrent_mask != nullptr;
     recurrent_product_backward(ctx, 2, 1, s.batch, s.saved, s.ld_saved, d_rh);
     for (Index r = 0; r < s.batch; ++r) {
       if (!row_active(s.active, r)) continue;
       T* a = s.saved + r * s.ld_saved + u0;
-      const T* d_rh_row = d_rh + r * H + u0;
-      const T* h_prev = s.h_prev + r * s.ld_h_prev + u0;
-      T* dh_prev = s.dh_prev + r * H + u0;
+      T* d_rh_row = d_rh + r * H + u0;
+      const T* h_in = s.h_in + r * s.ld_h_in + u0;
+      T* recurrent_path = masked ? d_rh_row : s.dh_prev + r * H + u0;
       T* db = dbias + u0;
       for_each_unit<T>(n, [&](auto v, Index j) {
         using V = decltype(v);
         const V rg = load<V>(a + H + j), drh = load<V>(d_rh_row + j);
-        const V da_r = pmul(pmul(drh, load<V>(h_prev + j)), sigmoid_slope(rg));
+        const V da_r = pmul(pmul(drh, load<V>(h_in + j)), sigmoid_slope(rg));
         store(a + H + j, da_r);
-        store(dh_prev + j, Eigen::internal::pmadd(drh, rg, load<V>(dh_prev + j)));
+        if (masked) store(recurrent_path + j, pmul(drh, rg));
+        else store(recurrent_path + j, Eigen::internal::pmadd(drh, rg, load<V>(recurrent_path + j)));
         accumulate(db + j, load<V>(a + j));
         accumulate(db + H + j, da_r);
         accumulate(db + 2 * H + j, load<V>(a + 2 * H + j));
       });
     }
     ctx.team.sync();
-    recurrent_product_backward(ctx, 0, 2, s.batch, s.saved, s.ld_saved, s.dh_prev, true);
+    recurrent_product_backward(ctx, 0, 2, s.batch, s.saved, s.ld_saved, masked ? d_rh : s.dh_prev, true);
+    if (masked) add_recurrent_gradient(s, H, ctx.units, d_rh);
   }
 
   void weight_grads_reset_before(const Team& team, const SequenceMatrices<T>& m, Index input_size,

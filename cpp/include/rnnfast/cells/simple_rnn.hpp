@@ -22,7 +22,7 @@ class SimpleRnnCell {
   void forward_step(const StepForward<T>& s, const StepContext<T>& ctx) const {
     using namespace detail;
     const Index u0 = ctx.units.begin, n = ctx.units.size();
-    recurrent_product(ctx, 0, 1, s.batch, s.h_prev, s.ld_h_prev, s.saved, s.ld_saved, true);
+    recurrent_product(ctx, 0, 1, s.batch, s.h_in, s.ld_h_in, s.saved, s.ld_saved, true);
     const CVec<T> b(ctx.weights.bias + u0, n);
     for (Index r = 0; r < s.batch; ++r) {
       T* h = s.h + r * s.ld_h + u0;
@@ -37,7 +37,7 @@ class SimpleRnnCell {
     }
   }
 
-  void backward_step(const StepBackward<T>& s, const StepContext<T>& ctx, T* dbias) const {
+  void backward_step(const StepBackward<T>& s, const StepContext<T>& ctx, const CellGrads<T>& grads) const {
     using namespace detail;
     const Index H = units_, u0 = ctx.units.begin, n = ctx.units.size();
     for (Index r = 0; r < s.batch; ++r) {
@@ -49,11 +49,11 @@ class SimpleRnnCell {
       const CVec<T> dh(s.dh + r * H + u0, n);
       if constexpr (Act == Activation::tanh) a = dh * (T(1) - a.square());
       else a = (a > T(0)).select(dh, T(0));
-      add_row(dbias + u0, a.data(), n);
+      add_row(grads.bias + u0, a.data(), n);
     }
     ctx.team.sync();  // the product reads every thread's gate gradients
     recurrent_product_backward(ctx, 0, 1, s.batch, s.saved, s.ld_saved, s.dh_prev);
-    pass_inactive_gradient(s, H, ctx.units);
+    finish_recurrent_gradient(s, H, ctx.units);
   }
 
   void weight_grads(const Team& team, const SequenceMatrices<T>& m, Index input_size, const CellWeights<T>& w,
