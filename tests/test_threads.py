@@ -138,3 +138,25 @@ def test_concurrent_calls_from_python_threads(cell, restore_threads):
     for want, have in zip(expected, got):
         for a, b in zip(want, have):
             np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-13)
+
+
+def test_team_with_dropout_matches_the_reference(cell, restore_threads):
+    """Dropout masks on a team: each thread masks its slice of h_{t-1} and of the recurrent gradient."""
+    rf.set_num_threads(2)
+    options = {"return_sequences": True, "dropout": 0.3, "recurrent_dropout": 0.4}
+    layer, x, state, lengths = inputs(cell, options, "float64", np.random.default_rng(4))
+    out, *finals = layer(x, initial_state=state, lengths=lengths, training=True)
+    masks = layer.dropout_masks
+    ref_out, ref_finals = reference.run(cell[3], layer.get_weights(), x, initial_state=state, lengths=lengths,
+                                        return_sequences=True, input_mask=masks["input"],
+                                        recurrent_mask=masks["recurrent"], **cell[4])
+    np.testing.assert_allclose(out, ref_out, rtol=1e-10, atol=1e-12)
+    for got, want in zip(finals, ref_finals):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    seeds = [np.random.default_rng(5).normal(size=o.shape) for o in (out, *finals)]
+    team = layer.backward(seeds)
+    rf.set_num_threads(1)
+    alone = layer.backward(seeds)  # recomputes the forward with the same masks, on one thread
+    for name in ("x", "kernel", "recurrent_kernel", "bias"):
+        scale = float(np.max(np.abs(alone[name]), initial=1.0))
+        np.testing.assert_allclose(team[name], alone[name], rtol=1e-12, atol=1e-13 * scale, err_msg=name)

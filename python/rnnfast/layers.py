@@ -182,8 +182,9 @@ class _Recurrent:
         initial_state: list of (batch, units) arrays, [h] or [h, c] for LSTM; None = zeros (or the carried
             state of a stateful layer).
         lengths: (batch,) integers in [0, time]; steps past a sequence's length output zeros and keep its state.
-        training: keep what backward() needs (and apply dropout, when the layer has any). The engine keeps a
-            reference to x (no copy) until the next training call: do not modify x in place before backward().
+        training: keep what backward() needs, and apply dropout and recurrent dropout (fresh masks per call,
+            see dropout_masks). The engine keeps a reference to x (no copy) until the next training call: do not
+            modify x in place before backward().
         """
         x = as_float_array(x, "x", self.dtype)
         layout = "(time, batch, features)" if self.time_major else "(batch, time, features)"
