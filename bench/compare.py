@@ -2,12 +2,16 @@
 
     python bench/compare.py                      # cases a-d, LSTM and GRU, 1 and 2 threads
     python bench/compare.py --cases b c --threads 1 --cells lstm
+    python bench/compare.py --cases v --threads 1  # the LSTM variants against the plain LSTM and PyTorch
 
 Cases (float32; issue 3's shapes):
     a  inference, batch 1,  100 steps,  32 inputs,  128 units
     b  inference, batch 64, 100 steps,  256 inputs, 256 units
     c  training,  shape b
     d  training,  batch 16, 1000 steps, 64 inputs,  128 units (also peak memory of one training step)
+    v  training, shape b, LSTM variants (peephole, dropout, recurrent dropout) against rnnfast's plain LSTM and
+       what a PyTorch user would write: nn.Dropout before nn.LSTM, or an nn.LSTMCell loop with a recurrent
+       mask (PyTorch has no peepholes); the PyTorch versions get rnnfast's masks, so outputs can be compared
 
 "inference" is a forward pass returning every output, without gradient bookkeeping (torch.inference_mode,
 rnnfast training=False, an ONNX LSTM/GRU node). "training" is forward with training=True plus backward to every
@@ -156,6 +160,60 @@ def engines(case: str, cell: str, threads: int, peers: bool = True) -> dict:
     return out
 
 
+def variant_runs(variant: str, threads: int, peers: bool) -> dict:
+    """Timed runs of one LSTM variant (training, shape b) and of its PyTorch equivalent."""
+    _, batch, steps, features, units = CASES["c"]
+    rng = np.random.default_rng(SEED)
+    x = rng.standard_normal((batch, steps, features), dtype=np.float32)
+    dy = rng.standard_normal((batch, steps, units), dtype=np.float32)
+    options = {"peephole": {"peephole": True}, "dropout": {"dropout": 0.25},
+               "recurrent_dropout": {"recurrent_dropout": 0.25}}[variant]
+    layer = rf.LSTM(units, input_size=features, return_sequences=True, seed=SEED, **options)
+    rf.set_num_threads(threads)
+
+    def rf_train():
+        # Every call draws its masks afresh (as in training); restarting the layer's mask stream makes them the
+        # same in every call, so that the PyTorch version can be given them and the outputs compared.
+        layer._mask_rng = np.random.default_rng([SEED, 0x6D61736B])
+        y = layer(x, training=True)
+        return y, layer.backward(dy)["x"]
+    out = {"rnnfast": (rf_train, rf_train)}
+    if torch is None or not peers or variant == "peephole":
+        return out
+    torch.set_num_threads(threads)
+    rf_train()
+    masks = {k: torch.from_numpy(v) for k, v in layer.dropout_masks.items()}
+    module = torch_module("lstm", layer)
+    xg = torch.from_numpy(x).requires_grad_(True)
+    dyt = torch.from_numpy(dy)
+    if variant == "dropout":
+        def torch_train():
+            module.zero_grad(set_to_none=True)
+            xg.grad = None
+            y, _ = module(xg * masks["input"][:, None, :])  # nn.Dropout on the input, same mask every step
+            y.backward(dyt)
+            return y.detach().numpy(), xg.grad.numpy()
+    else:
+        cell = torch.nn.LSTMCell(features, units)
+        with torch.no_grad():
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                getattr(cell, name).copy_(getattr(module, name + "_l0"))
+
+        def torch_train():
+            cell.zero_grad(set_to_none=True)
+            xg.grad = None
+            h = c = torch.zeros(batch, units)
+            outs = []
+            for t in range(steps):
+                h, c = cell(xg[:, t], (h * masks["recurrent"], c))
+                outs.append(h)
+            y = torch.stack(outs, 1)
+            y.backward(dyt)
+            return y.detach().numpy(), xg.grad.numpy()
+    out["PyTorch"] = (torch_train, torch_train)
+    return out
+
+
 def check_agreement(results: dict) -> None:
     ref = results["rnnfast"]
     for name, got in results.items():
@@ -167,8 +225,12 @@ def check_agreement(results: dict) -> None:
 
 
 def time_case(case: str, cell: str, threads: int, min_seconds: float, min_calls: int, peers: bool) -> dict:
-    runs = engines(case, cell, threads, peers)
-    check_agreement({name: result() for name, (_, result) in runs.items()})
+    return time_runs(engines(case, cell, threads, peers), min_seconds, min_calls)
+
+
+def time_runs(runs: dict, min_seconds: float, min_calls: int, unchecked: tuple = ()) -> dict:
+    """Medians in ms of interleaved calls; first, the runs not named in `unchecked` must agree."""
+    check_agreement({name: result() for name, (_, result) in runs.items() if name not in unchecked})
     per_call = {}
     for name, (run, _) in runs.items():  # warm-up, and a first estimate of the cost of a call
         start = time.perf_counter()
@@ -218,7 +280,7 @@ def fmt(v: float | None, digits: int = 2, suffix: str = "") -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--cases", nargs="+", default=[*CASES, "v"], choices=[*CASES, "v"])
     parser.add_argument("--cells", nargs="+", default=["lstm", "gru"], choices=["lstm", "gru"])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--min-seconds", type=float, default=2.0, help="time spent per engine and case (about)")
@@ -240,15 +302,30 @@ def main() -> None:
         versions.append(f"onnxruntime {ort.__version__}")
     print("; ".join(versions) + "; float32; median ms")
     print()
-    print("| case | cell | threads | rnnfast | PyTorch | ONNX Runtime | vs PyTorch | vs ONNX Runtime |")
-    print("|---|---|---|---|---|---|---|---|")
-    for case in args.cases:
+    if any(case in CASES for case in args.cases):
+        print("| case | cell | threads | rnnfast | PyTorch | ONNX Runtime | vs PyTorch | vs ONNX Runtime |")
+        print("|---|---|---|---|---|---|---|---|")
+    for case in [c for c in args.cases if c in CASES]:
         for cell in args.cells:
             for threads in args.threads:
                 ms = time_case(case, cell, threads, args.min_seconds, args.min_calls, peers)
                 ours, pt, ox = ms["rnnfast"], ms.get("PyTorch"), ms.get("ONNX Runtime")
                 print(f"| {case} | {cell.upper()} | {threads} | {ours:.3f} | {fmt(pt, 3)} | {fmt(ox, 3)} | "
                       f"{fmt(pt and pt / ours, suffix='x')} | {fmt(ox and ox / ours, suffix='x')} |", flush=True)
+    if "v" in args.cases:
+        print()
+        print("LSTM variants, training (forward + backward), shape b; ratios to rnnfast's plain LSTM and to PyTorch:")
+        print()
+        print("| variant | threads | rnnfast | rnnfast plain LSTM | / plain | PyTorch | vs PyTorch |")
+        print("|---|---|---|---|---|---|---|")
+        for threads in args.threads:
+            for variant in ("peephole", "dropout", "recurrent_dropout"):
+                runs = variant_runs(variant, threads, peers)
+                plain = engines("c", "lstm", threads, peers=False)["rnnfast"]
+                ms = time_runs({**runs, "plain": plain}, args.min_seconds, args.min_calls, unchecked=("plain",))
+                ours, base, pt = ms["rnnfast"], ms["plain"], ms.get("PyTorch")
+                print(f"| {variant} | {threads} | {ours:.1f} | {base:.1f} | {ours / base:.2f} | {fmt(pt, 1)} | "
+                      f"{fmt(pt and pt / ours, suffix='x')} |", flush=True)
     if "d" in args.cases:
         print()
         print("Peak memory of one training step, case d (MiB):")

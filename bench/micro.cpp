@@ -1,6 +1,8 @@
 // C++ microbenchmarks of the engine (Google Benchmark), on issue 3's shapes:
 //   Forward/<cell>/<case>/threads:<n>   whole-sequence inference (return_sequences), ms and FLOP/s
 //   Train/<cell>/<case>/threads:<n>     forward with training plus backward to every gradient
+//   (cells: simple_rnn, lstm, gru, gru_reset_before, and the variants lstm_peephole, and lstm_dropout,
+//   lstm_recurrent_dropout, gru_recurrent_dropout with rate 0.25: those only in Train, masks being for training)
 //   PerStep/<cell>/H<h>                 batch 1, 1 input, 1000 steps: time per step (the streaming kernel)
 //   InputProduct/<case>, RecurrentProduct/<case>   the two products of a forward pass, for the roofline
 // FLOP/s counts multiply-adds as two FLOPs, of the products only (the gate passes are not counted).
@@ -26,11 +28,18 @@ const Case kCases[] = {{"a", 1, 100, 32, 128}, {"b", 64, 100, 256, 256}, {"d", 1
 struct CellInfo {
   const char* name;
   CellType type;
+  bool peephole = false;
+  float dropout = 0.0f, recurrent_dropout = 0.0f;
+  bool training_only() const { return dropout > 0 || recurrent_dropout > 0; }
 };
 const CellInfo kCells[] = {{"simple_rnn", CellType::simple_rnn_tanh},
                            {"lstm", CellType::lstm},
                            {"gru", CellType::gru},
-                           {"gru_reset_before", CellType::gru_reset_before}};
+                           {"gru_reset_before", CellType::gru_reset_before},
+                           {"lstm_peephole", CellType::lstm, true},
+                           {"lstm_dropout", CellType::lstm, false, 0.25f},
+                           {"lstm_recurrent_dropout", CellType::lstm, false, 0.0f, 0.25f},
+                           {"gru_recurrent_dropout", CellType::gru, false, 0.0f, 0.25f}};
 
 std::vector<float> random_vector(Index n, unsigned seed, float scale = 0.1f) {
   std::mt19937 gen(seed);
@@ -40,17 +49,40 @@ std::vector<float> random_vector(Index n, unsigned seed, float scale = 0.1f) {
   return v;
 }
 
+// Keep-or-drop mask of n values: kept 1/(1−rate), dropped 0.
+std::vector<float> dropout_mask(Index n, float rate, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::bernoulli_distribution keep(1.0 - rate);
+  std::vector<float> v(static_cast<std::size_t>(n));
+  for (auto& m : v) m = keep(gen) ? 1.0f / (1.0f - rate) : 0.0f;
+  return v;
+}
+
+rnnfast::CellOptions options_of(const CellInfo& cell) {
+  rnnfast::CellOptions o;
+  o.peephole = cell.peephole;
+  return o;
+}
+
 // Everything one layer call needs, sized for a case.
 struct Problem {
   rnnfast::Recurrent<float> rnn;
-  std::vector<float> x, kernel, recurrent, bias, y, h, c, dy, dx, dh0, dc0, dk, dr, db;
+  std::vector<float> x, kernel, recurrent, bias, peephole, input_mask, recurrent_mask, y, h, c, dy, dx, dh0, dc0,
+      dk, dr, db, dp;
   rnnfast::Workspace<float> ws;
   rnnfast::SequenceInput<float> in;
   rnnfast::SequenceOptions opt;
   rnnfast::SequenceOutput<float> out;
 
-  Problem(CellType type, const Case& k) : rnn(type, k.input, k.units) {
+  Problem(const CellInfo& cell, const Case& k) : rnn(cell.type, k.input, k.units, options_of(cell)) {
+    const CellType type = cell.type;
     const Index G = rnnfast::gate_count(type) * k.units, rows = k.batch * k.time;
+    if (cell.peephole) {
+      peephole = random_vector(3 * k.units, 6);
+      dp.resize(peephole.size());
+    }
+    if (cell.dropout > 0) input_mask = dropout_mask(k.batch * k.input, cell.dropout, 7);
+    if (cell.recurrent_dropout > 0) recurrent_mask = dropout_mask(k.batch * k.units, cell.recurrent_dropout, 8);
     x = random_vector(rows * k.input, 1, 1.0f);
     kernel = random_vector(k.input * G, 2);
     recurrent = random_vector(k.units * G, 3);
@@ -69,12 +101,16 @@ struct Problem {
     in.time = k.time;
     in.input_size = k.input;
     in.x = x.data();
+    in.input_mask = input_mask.empty() ? nullptr : input_mask.data();
+    in.recurrent_mask = recurrent_mask.empty() ? nullptr : recurrent_mask.data();
     opt.return_sequences = true;
     out.y = y.data();
     out.h_final = h.data();
     out.c_final = c.data();
   }
-  rnnfast::CellWeights<float> weights() const { return {kernel.data(), recurrent.data(), bias.data()}; }
+  rnnfast::CellWeights<float> weights() const {
+    return {kernel.data(), recurrent.data(), bias.data(), peephole.empty() ? nullptr : peephole.data()};
+  }
   void forward(bool training) { rnn.forward(in, opt, weights(), out, ws, training); }
   void backward() {
     rnnfast::SequenceGradIn<float> gin;
@@ -83,7 +119,7 @@ struct Problem {
     gout.dx = dx.data();
     gout.dh0 = dh0.data();
     gout.dc0 = dc0.data();
-    gout.weights = {dk.data(), dr.data(), db.data()};
+    gout.weights = {dk.data(), dr.data(), db.data(), dp.empty() ? nullptr : dp.data()};
     rnn.backward(ws, weights(), gin, gout);
   }
 };
@@ -97,31 +133,31 @@ void add_rate(benchmark::State& st, double flops) {
   st.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void bm_forward(benchmark::State& st, CellType type, Case k, int threads) {
+void bm_forward(benchmark::State& st, CellInfo cell, Case k, int threads) {
   rnnfast::set_num_threads(threads);
-  Problem p(type, k);
+  Problem p(cell, k);
   for (auto _ : st) {
     p.forward(false);
     benchmark::DoNotOptimize(p.y.data());
   }
-  add_rate(st, forward_flops(type, k));
+  add_rate(st, forward_flops(cell.type, k));
 }
 
-void bm_train(benchmark::State& st, CellType type, Case k, int threads) {
+void bm_train(benchmark::State& st, CellInfo cell, Case k, int threads) {
   rnnfast::set_num_threads(threads);
-  Problem p(type, k);
+  Problem p(cell, k);
   for (auto _ : st) {
     p.forward(true);
     p.backward();
     benchmark::DoNotOptimize(p.dx.data());
   }
-  add_rate(st, 3 * forward_flops(type, k));  // backward: dA·Uᵀ per step, then dW, dU, dX
+  add_rate(st, 3 * forward_flops(cell.type, k));  // backward: dA·Uᵀ per step, then dW, dU, dX
 }
 
-void bm_per_step(benchmark::State& st, CellType type, Index units) {
+void bm_per_step(benchmark::State& st, CellInfo cell, Index units) {
   rnnfast::set_num_threads(1);
   const Case k{"stream", 1, 1000, 1, units};
-  Problem p(type, k);
+  Problem p(cell, k);
   for (auto _ : st) {
     p.forward(false);
     benchmark::DoNotOptimize(p.y.data());
@@ -167,10 +203,11 @@ int register_all() {
     for (const auto& cell : kCells)
       for (int threads : {1, 2}) {
         const std::string suffix = std::string(cell.name) + "/" + k.name + "/threads:" + std::to_string(threads);
-        benchmark::RegisterBenchmark(("Forward/" + suffix).c_str(), bm_forward, cell.type, k, threads)
-            ->Unit(benchmark::kMillisecond)
-            ->UseRealTime();
-        benchmark::RegisterBenchmark(("Train/" + suffix).c_str(), bm_train, cell.type, k, threads)
+        if (!cell.training_only())
+          benchmark::RegisterBenchmark(("Forward/" + suffix).c_str(), bm_forward, cell, k, threads)
+              ->Unit(benchmark::kMillisecond)
+              ->UseRealTime();
+        benchmark::RegisterBenchmark(("Train/" + suffix).c_str(), bm_train, cell, k, threads)
             ->Unit(benchmark::kMillisecond)
             ->UseRealTime();
       }
@@ -180,10 +217,11 @@ int register_all() {
         ->Unit(benchmark::kMillisecond);
   }
   for (const auto& cell : kCells)
-    for (Index units : {8, 16, 32, 64, 128})
-      benchmark::RegisterBenchmark(("PerStep/" + std::string(cell.name) + "/H" + std::to_string(units)).c_str(),
-                                   bm_per_step, cell.type, units)
-          ->Unit(benchmark::kMicrosecond);
+    if (!cell.training_only())
+      for (Index units : {8, 16, 32, 64, 128})
+        benchmark::RegisterBenchmark(("PerStep/" + std::string(cell.name) + "/H" + std::to_string(units)).c_str(),
+                                     bm_per_step, cell, units)
+            ->Unit(benchmark::kMicrosecond);
   return 0;
 }
 const int registered = register_all();
