@@ -16,6 +16,11 @@ CELLS = [
     ("lstm_peephole", rf.LSTM, {"peephole": True}, "lstm", {}),
     ("gru", rf.GRU, {"reset_after": True}, "gru", {"reset_after": True}),
     ("gru_reset_before", rf.GRU, {"reset_after": False}, "gru", {"reset_after": False}),
+    ("simple_tanh_ln", rf.SimpleRNN, {"activation": "tanh", "layer_norm": True}, "simple_rnn", {"activation": "tanh"}),
+    ("simple_relu_ln", rf.SimpleRNN, {"activation": "relu", "layer_norm": True}, "simple_rnn", {"activation": "relu"}),
+    ("lstm_ln", rf.LSTM, {"layer_norm": True}, "lstm", {}),
+    ("lstm_peephole_ln", rf.LSTM, {"peephole": True, "layer_norm": True}, "lstm", {}),
+    ("gru_ln", rf.GRU, {"layer_norm": True}, "gru", {"reset_after": True}),
 ]
 CELL_IDS = [c[0] for c in CELLS]
 

@@ -16,22 +16,33 @@ def sigmoid(v):
     return 1.0 / (1.0 + np.exp(-v))
 
 
+def layer_norm(v, w, prefix, eps=1e-3):
+    """γ⊙(v − mean)/sqrt(var + ε) + β over the features, biased variance."""
+    centred = v - v.mean()
+    return w[prefix + "_gamma"] * centred / np.sqrt((centred**2).mean() + eps) + w[prefix + "_beta"]
+
+
 def simple_rnn_step(w, x, state, h_in, activation):
     a = x @ w["kernel"] + h_in @ w["recurrent_kernel"] + w["bias"]
+    if "ln_gamma" in w:
+        a = layer_norm(a, w, "ln")
     return (np.tanh(a) if activation == "tanh" else np.maximum(a, 0.0),)
 
 
 def lstm_step(w, x, state, h_in):
     h, c = state
     n = h.shape[-1]
-    a = x @ w["kernel"] + h_in @ w["recurrent_kernel"] + w["bias"]
+    if "ln_x_gamma" in w:
+        a = layer_norm(x @ w["kernel"], w, "ln_x") + layer_norm(h_in @ w["recurrent_kernel"], w, "ln_h") + w["bias"]
+    else:
+        a = x @ w["kernel"] + h_in @ w["recurrent_kernel"] + w["bias"]
     if "peephole_i" in w:  # i and f see c_{t-1}, o sees c_t
         a[:n] += w["peephole_i"] * c
         a[n : 2 * n] += w["peephole_f"] * c
     i, f, g = sigmoid(a[:n]), sigmoid(a[n : 2 * n]), np.tanh(a[2 * n : 3 * n])
     c = f * c + i * g
     o = sigmoid(a[3 * n :] + (w["peephole_o"] * c if "peephole_o" in w else 0.0))
-    return o * np.tanh(c), c
+    return o * np.tanh(layer_norm(c, w, "ln_c") if "ln_c_gamma" in w else c), c
 
 
 def gru_step(w, x, state, h_in, reset_after):
@@ -39,8 +50,10 @@ def gru_step(w, x, state, h_in, reset_after):
     n = h.shape[-1]
     k, u = w["kernel"], w["recurrent_kernel"]
     if reset_after:
-        xw = x @ k + w["bias"][0]
-        hu = h_in @ u + w["bias"][1]
+        xw, hu = x @ k, h_in @ u
+        if "ln_x_gamma" in w:
+            xw, hu = layer_norm(xw, w, "ln_x"), layer_norm(hu, w, "ln_h")
+        xw, hu = xw + w["bias"][0], hu + w["bias"][1]
         z = sigmoid(xw[:n] + hu[:n])
         r = sigmoid(xw[n : 2 * n] + hu[n : 2 * n])
         hh = np.tanh(xw[2 * n :] + r * hu[2 * n :])

@@ -17,6 +17,17 @@ EXPECTED_SHAPES = {
     "gru": {"kernel": (5, 12), "recurrent_kernel": (4, 12), "bias": (2, 12)},
     "gru_reset_before": {"kernel": (5, 12), "recurrent_kernel": (4, 12), "bias": (12,)},
 }
+_LN = {
+    "simple_tanh_ln": ("simple_tanh", {"ln_gamma": (4,), "ln_beta": (4,)}),
+    "simple_relu_ln": ("simple_relu", {"ln_gamma": (4,), "ln_beta": (4,)}),
+    "lstm_ln": ("lstm", {}),
+    "lstm_peephole_ln": ("lstm_peephole", {}),
+    "gru_ln": ("gru", {"ln_x_gamma": (12,), "ln_x_beta": (12,), "ln_h_gamma": (12,), "ln_h_beta": (12,)}),
+}
+_LSTM_NORMS = {"ln_x_gamma": (16,), "ln_x_beta": (16,), "ln_h_gamma": (16,), "ln_h_beta": (16,), "ln_c_gamma": (4,),
+               "ln_c_beta": (4,)}
+for _id, (_base, _norms) in _LN.items():
+    EXPECTED_SHAPES[_id] = {**EXPECTED_SHAPES[_base], **(_norms or _LSTM_NORMS)}
 
 
 def test_weight_shapes_and_default_initialisation(cell):
@@ -36,6 +47,9 @@ def test_weight_shapes_and_default_initialisation(cell):
     for name in ("peephole_i", "peephole_f", "peephole_o"):
         if name in weights:  # glorot_uniform of a (units,) vector: fan_in = fan_out = units
             assert 0 < np.abs(weights[name]).max() <= np.sqrt(6 / 8)
+    for name, value in weights.items():  # layer norms start as the identity: γ = 1, β = 0
+        if name.startswith("ln_"):
+            np.testing.assert_array_equal(value, 1.0 if name.endswith("gamma") else 0.0)
 
 
 def test_unit_forget_bias_off_and_seeding():

@@ -60,7 +60,7 @@ def test_inference_ignores_dropout(cell):
     layer = make_layer(cell, 5, 4, dropout=0.5, recurrent_dropout=0.5, return_sequences=True)
     plain = make_layer(cell, 5, 4, return_sequences=True)
     x = rng.normal(size=(3, 6, 4))
-    np.testing.assert_array_equal(layer(x), plain(x))
+    np.testing.assert_allclose(layer(x), plain(x), rtol=1e-13, atol=1e-15)  # last bits: buffers' alignment
     assert layer.dropout_masks == {}
     layer(x, training=True)
     assert not np.allclose(layer(x, training=True), plain(x))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -35,6 +36,14 @@ def check_rate(value: Any, name: str) -> float:
         raise TypeError(f"{name} must be a float in [0, 1), got {type(value).__name__}")
     if not 0.0 <= float(value) < 1.0:
         raise ValueError(f"{name} must be in [0, 1), got {value}")
+    return float(value)
+
+
+def check_epsilon(value: Any, name: str = "layer_norm_epsilon") -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive float, got {type(value).__name__}")
+    if not (math.isfinite(float(value)) and float(value) > 0.0):
+        raise ValueError(f"{name} must be a positive finite float, got {value}")
     return float(value)
 
 

@@ -18,6 +18,7 @@ from ._validation import (
     as_lengths,
     check_choice,
     check_dtype,
+    check_epsilon,
     check_int,
     check_rate,
     check_shape,
@@ -81,19 +82,35 @@ class _Recurrent:
     def _initial_bias(self) -> np.ndarray:
         return np.zeros(self._bias_shape())
 
+    def _weight_groups(self) -> dict[str, list[tuple[str, int, str]]]:
+        """A variant's weights beyond kernel, recurrent_kernel and bias: engine argument -> [(name, length,
+        initialiser)], the engine taking each group as one concatenated vector."""
+        groups: dict[str, list[tuple[str, int, str]]] = {}
+        if self.layer_norm:
+            groups["norm"] = [(f"{name}_{part}", size, "ones" if part == "gamma" else "zeros")
+                              for name, size in self._norms() for part in ("gamma", "beta")]
+        return groups
+
+    def _norms(self) -> list[tuple[str, int]]:
+        """The layer norms of a layer_norm=True cell: (weight-name prefix, features)."""
+        return []
+
     def _extra_weights(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """Initial values of a variant's weights beyond kernel, recurrent_kernel and bias."""
-        return {}
+        init = {"ones": np.ones, "zeros": np.zeros, "glorot_uniform": lambda shape: glorot_uniform(rng, shape)}
+        return {name: init[how]((size,)) for group in self._weight_groups().values() for name, size, how in group}
 
     def _engine_options(self) -> dict[str, Any]:
-        return {}
+        return {"layer_norm": self.layer_norm, "layer_norm_epsilon": self.layer_norm_epsilon}
 
     def _engine_weights(self, weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """A variant's extra weights as the engine takes them (keyword arguments of forward and backward)."""
-        return {}
+        return {arg: np.concatenate([weights[name] for name, _, _ in group])
+                for arg, group in self._weight_groups().items()}
 
-    def _split_engine_grads(self, grads: dict[str, Any], extra: Any) -> None:
-        """Adds the gradients of a variant's extra weights (the engine's last backward output) to grads."""
+    def _split_engine_grads(self, grads: dict[str, Any], extra: dict[str, Any]) -> None:
+        for arg, group in self._weight_groups().items():
+            offsets = np.cumsum([size for _, size, _ in group])[:-1]
+            for (name, _, _), part in zip(group, np.split(extra[arg], offsets)):
+                grads[name] = part.copy()
 
     # ---- weights ----------------------------------------------------------------------------------------------
     @property
@@ -102,7 +119,9 @@ class _Recurrent:
 
     def _weight_shapes(self, input_size: int) -> dict[str, tuple[int, ...]]:
         g = self._gates * self.units
-        return {"kernel": (input_size, g), "recurrent_kernel": (self.units, g), "bias": self._bias_shape()}
+        shapes = {"kernel": (input_size, g), "recurrent_kernel": (self.units, g), "bias": self._bias_shape()}
+        shapes.update({name: (size,) for group in self._weight_groups().values() for name, size, _ in group})
+        return shapes
 
     def build(self, input_size: int) -> None:
         """Create the weights for `input_size` input features (Keras' default initialisation)."""
@@ -308,7 +327,7 @@ class _Recurrent:
             check_shape(arr, shape, name)
             checked.append(arr)
         w = self._last["weights"]
-        dx, dh0, dc0, dk, drk, db, extra = self._engine.backward(
+        dx, dh0, dc0, dk, drk, db, d_peephole, d_norm = self._engine.backward(
             w["kernel"], w["recurrent_kernel"], w["bias"], checked[0], checked[1],
             checked[2] if len(checked) > 2 else None, True, **self._engine_weights(w),
         )
@@ -319,7 +338,7 @@ class _Recurrent:
             "recurrent_kernel": drk,
             "bias": db,
         }
-        self._split_engine_grads(grads, extra)
+        self._split_engine_grads(grads, {"peephole": d_peephole, "norm": d_norm})
         return grads
 
     def __repr__(self) -> str:
@@ -327,10 +346,6 @@ class _Recurrent:
             f"{type(self).__name__}(units={self.units}, input_size={self.input_size}, "
             f"return_sequences={self.return_sequences}, return_state={self.return_state}, dtype='{self.dtype}')"
         )
-
-
-def _unavailable(feature: str) -> NotImplementedError:
-    return NotImplementedError(f"{feature} is not available yet in this version of rnnfast")
 
 
 class SimpleRNN(_Recurrent):
@@ -352,13 +367,14 @@ class SimpleRNN(_Recurrent):
     ) -> None:
         self.activation = check_choice(activation, "activation", ("tanh", "relu"))
         self.layer_norm = bool(layer_norm)
-        self.layer_norm_epsilon = float(layer_norm_epsilon)
-        if self.layer_norm:
-            raise _unavailable("layer_norm=True")
+        self.layer_norm_epsilon = check_epsilon(layer_norm_epsilon)
         super().__init__(units, **common)
 
     def _cell_name(self) -> str:
         return f"simple_rnn_{self.activation}"
+
+    def _norms(self) -> list[tuple[str, int]]:
+        return [("ln", self.units)]
 
 
 class LSTM(_Recurrent):
@@ -386,41 +402,25 @@ class LSTM(_Recurrent):
     ) -> None:
         self.peephole = bool(peephole)
         self.layer_norm = bool(layer_norm)
-        self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.layer_norm_epsilon = check_epsilon(layer_norm_epsilon)
         self.unit_forget_bias = bool(unit_forget_bias)
-        if self.layer_norm:
-            raise _unavailable("layer_norm=True")
         super().__init__(units, **common)
 
     def _cell_name(self) -> str:
         return "lstm"
 
-    _PEEPHOLES = ("peephole_i", "peephole_f", "peephole_o")
-
-    def _weight_shapes(self, input_size: int) -> dict[str, tuple[int, ...]]:
-        shapes = super()._weight_shapes(input_size)
+    def _weight_groups(self) -> dict[str, list[tuple[str, int, str]]]:
+        groups = super()._weight_groups()
         if self.peephole:
-            shapes.update({name: (self.units,) for name in self._PEEPHOLES})
-        return shapes
+            # As Keras 2's PeepholeLSTMCell: the kernel's initialiser (glorot_uniform) on each (units,) vector.
+            groups["peephole"] = [(f"peephole_{g}", self.units, "glorot_uniform") for g in "ifo"]
+        return groups
 
-    def _extra_weights(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        # As Keras 2's PeepholeLSTMCell: the kernel's initialiser (glorot_uniform) on each (units,) vector.
-        if not self.peephole:
-            return {}
-        return {name: glorot_uniform(rng, (self.units,)) for name in self._PEEPHOLES}
+    def _norms(self) -> list[tuple[str, int]]:
+        return [("ln_x", 4 * self.units), ("ln_h", 4 * self.units), ("ln_c", self.units)]
 
     def _engine_options(self) -> dict[str, Any]:
-        return {"peephole": self.peephole}
-
-    def _engine_weights(self, weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if not self.peephole:
-            return {}
-        return {"peephole": np.concatenate([weights[name] for name in self._PEEPHOLES])}
-
-    def _split_engine_grads(self, grads: dict[str, Any], extra: Any) -> None:
-        if self.peephole:
-            for name, part in zip(self._PEEPHOLES, np.split(extra, 3)):
-                grads[name] = part.copy()
+        return {**super()._engine_options(), "peephole": self.peephole}
 
     def _initial_bias(self) -> np.ndarray:
         bias = np.zeros(self._bias_shape())
@@ -450,15 +450,16 @@ class GRU(_Recurrent):
     ) -> None:
         self.reset_after = bool(reset_after)
         self.layer_norm = bool(layer_norm)
-        self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.layer_norm_epsilon = check_epsilon(layer_norm_epsilon)
         if self.layer_norm and not self.reset_after:
             raise ValueError("layer_norm=True needs reset_after=True")
-        if self.layer_norm:
-            raise _unavailable("layer_norm=True")
         super().__init__(units, **common)
 
     def _cell_name(self) -> str:
         return "gru" if self.reset_after else "gru_reset_before"
+
+    def _norms(self) -> list[tuple[str, int]]:
+        return [("ln_x", 3 * self.units), ("ln_h", 3 * self.units)]
 
     def _bias_shape(self) -> tuple[int, ...]:
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)

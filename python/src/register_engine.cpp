@@ -51,19 +51,21 @@ const T* data_or_null(const std::optional<Array<T>>& a) {
 template <class T>
 class Engine {
  public:
-  Engine(const std::string& cell, Index input_size, Index units, bool peephole)
-      : rnn_(parse_cell(cell), input_size, units, options(peephole)) {}
+  Engine(const std::string& cell, Index input_size, Index units, bool peephole, bool layer_norm,
+         double layer_norm_epsilon)
+      : rnn_(parse_cell(cell), input_size, units, options(peephole, layer_norm, layer_norm_epsilon)) {}
 
   py::tuple forward(const Array<T>& x, const Array<T>& kernel, const Array<T>& recurrent_kernel,
                     const Array<T>& bias, const std::optional<Array<T>>& h0, const std::optional<Array<T>>& c0,
                     const std::optional<Lengths>& lengths, bool time_major, bool go_backwards,
                     bool return_sequences, bool training, const std::optional<Array<T>>& peephole,
-                    const std::optional<Array<T>>& input_mask, const std::optional<Array<T>>& recurrent_mask) {
+                    const std::optional<Array<T>>& norm, const std::optional<Array<T>>& input_mask,
+                    const std::optional<Array<T>>& recurrent_mask) {
     require(x.ndim() == 3, "x must be 3-D");
     const Index H = rnn_.units(), D = rnn_.input_size();
     const Index B = time_major ? x.shape(1) : x.shape(0), T_ = time_major ? x.shape(0) : x.shape(1);
     require(x.shape(2) == D, "x has the wrong feature size");
-    const CellWeights<T> w = check_weights(kernel, recurrent_kernel, bias, peephole);
+    const CellWeights<T> w = check_weights(kernel, recurrent_kernel, bias, peephole, norm);
     if (input_mask) require_shape(*input_mask, {B, D}, "input_mask");
     if (recurrent_mask) require_shape(*recurrent_mask, {B, H}, "recurrent_mask");
     if (h0) require_shape(*h0, {B, H}, "h0");
@@ -123,10 +125,11 @@ class Engine {
 
   py::tuple backward(const Array<T>& kernel, const Array<T>& recurrent_kernel, const Array<T>& bias,
                      const std::optional<Array<T>>& dy, const std::optional<Array<T>>& dh,
-                     const std::optional<Array<T>>& dc, bool want_dx, const std::optional<Array<T>>& peephole) {
+                     const std::optional<Array<T>>& dc, bool want_dx, const std::optional<Array<T>>& peephole,
+                     const std::optional<Array<T>>& norm) {
     auto lock = lock_training();
     require(train_ws_.trained, "backward needs a forward pass with training=True first");
-    const CellWeights<T> w = check_weights(kernel, recurrent_kernel, bias, peephole);
+    const CellWeights<T> w = check_weights(kernel, recurrent_kernel, bias, peephole, norm);
     const Index H = rnn_.units(), D = rnn_.input_size(), B = train_ws_.batch, T_ = train_ws_.time;
     const bool tm = train_ws_.options.time_major;
     if (dy) {
@@ -144,6 +147,8 @@ class Engine {
     Array<T> dkernel(kernel.request().shape), drec(recurrent_kernel.request().shape), dbias(bias.request().shape);
     std::optional<Array<T>> dpeephole;
     if (peephole) dpeephole = Array<T>({3 * H});
+    std::optional<Array<T>> dnorm;
+    if (norm) dnorm = Array<T>({norm->size()});
 
     SequenceGradIn<T> gin;
     gin.dy = data_or_null(dy);
@@ -157,6 +162,7 @@ class Engine {
     gout.weights.recurrent_kernel = drec.mutable_data();
     gout.weights.bias = dbias.mutable_data();
     gout.weights.peephole = dpeephole ? dpeephole->mutable_data() : nullptr;
+    gout.weights.norm = dnorm ? dnorm->mutable_data() : nullptr;
     {
       py::gil_scoped_release release;
       rnn_.backward(train_ws_, w, gin, gout);
@@ -164,7 +170,8 @@ class Engine {
     py::object dx_obj = dx ? py::object(*dx) : py::object(py::none());
     py::object dc_obj = dc0 ? py::object(*dc0) : py::object(py::none());
     py::object dp_obj = dpeephole ? py::object(*dpeephole) : py::object(py::none());
-    return py::make_tuple(dx_obj, dh0, dc_obj, dkernel, drec, dbias, dp_obj);
+    py::object dn_obj = dnorm ? py::object(*dnorm) : py::object(py::none());
+    return py::make_tuple(dx_obj, dh0, dc_obj, dkernel, drec, dbias, dp_obj, dn_obj);
   }
 
   Index input_size() const { return rnn_.input_size(); }
@@ -180,25 +187,31 @@ class Engine {
     return lock;
   }
 
-  static CellOptions options(bool peephole) {
+  static CellOptions options(bool peephole, bool layer_norm, double layer_norm_epsilon) {
     CellOptions o;
     o.peephole = peephole;
+    o.layer_norm = layer_norm;
+    o.layer_norm_epsilon = layer_norm_epsilon;
     return o;
   }
 
   CellWeights<T> check_weights(const Array<T>& kernel, const Array<T>& recurrent_kernel, const Array<T>& bias,
-                               const std::optional<Array<T>>& peephole) const {
+                               const std::optional<Array<T>>& peephole, const std::optional<Array<T>>& norm) const {
     const Index H = rnn_.units(), D = rnn_.input_size(), G = gate_count(rnn_.type()) * H;
     require_shape(kernel, {D, G}, "kernel");
     require_shape(recurrent_kernel, {H, G}, "recurrent_kernel");
     require(bias.size() == bias_size(rnn_.type(), H), "bias has the wrong size");
     require(peephole.has_value() == rnn_.options().peephole, "peephole weights given iff the cell has peepholes");
     if (peephole) require_shape(*peephole, {3 * H}, "peephole");
+    const Index norm_n = norm_size(rnn_.type(), H, rnn_.options());
+    require(norm.has_value() == (norm_n > 0), "norm weights given iff the cell is layer-normalised");
+    if (norm) require_shape(*norm, {norm_n}, "norm");
     CellWeights<T> w;
     w.kernel = kernel.data();
     w.recurrent_kernel = recurrent_kernel.data();
     w.bias = bias.data();
     w.peephole = data_or_null(peephole);
+    w.norm = data_or_null(norm);
     return w;
   }
 
@@ -211,14 +224,16 @@ class Engine {
 template <class T>
 void register_engine_type(py::module_& m, const char* name) {
   py::class_<Engine<T>>(m, name)
-      .def(py::init<const std::string&, Index, Index, bool>(), py::arg("cell"), py::arg("input_size"),
-           py::arg("units"), py::arg("peephole") = false)
+      .def(py::init<const std::string&, Index, Index, bool, bool, double>(), py::arg("cell"), py::arg("input_size"),
+           py::arg("units"), py::arg("peephole") = false, py::arg("layer_norm") = false,
+           py::arg("layer_norm_epsilon") = 1e-3)
       .def("forward", &Engine<T>::forward, py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"),
            py::arg("bias"), py::arg("h0"), py::arg("c0"), py::arg("lengths"), py::arg("time_major"),
            py::arg("go_backwards"), py::arg("return_sequences"), py::arg("training"), py::arg("peephole") = py::none(),
-           py::arg("input_mask") = py::none(), py::arg("recurrent_mask") = py::none())
+           py::arg("norm") = py::none(), py::arg("input_mask") = py::none(), py::arg("recurrent_mask") = py::none())
       .def("backward", &Engine<T>::backward, py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias"),
-           py::arg("dy"), py::arg("dh"), py::arg("dc"), py::arg("want_dx"), py::arg("peephole") = py::none())
+           py::arg("dy"), py::arg("dh"), py::arg("dc"), py::arg("want_dx"), py::arg("peephole") = py::none(),
+           py::arg("norm") = py::none())
       .def_property_readonly("input_size", &Engine<T>::input_size)
       .def_property_readonly("units", &Engine<T>::units);
 }

@@ -7,6 +7,7 @@
 #include <variant>
 
 #include "rnnfast/cells/gru.hpp"
+#include "rnnfast/cells/layer_norm.hpp"
 #include "rnnfast/cells/lstm.hpp"
 #include "rnnfast/cells/simple_rnn.hpp"
 #include "rnnfast/sequence.hpp"
@@ -27,8 +28,16 @@ inline bool has_cell_state(CellType type) { return type == CellType::lstm; }
 
 // Variants of a cell type.
 struct CellOptions {
-  bool peephole = false;  // LSTM only: the gates see the cell state (CellWeights::peephole)
+  bool peephole = false;     // LSTM only: the gates see the cell state (CellWeights::peephole)
+  bool layer_norm = false;   // layer-normalised cell (CellWeights::norm); a GRU needs reset_after
+  double layer_norm_epsilon = 1e-3;
 };
+
+// Size of CellWeights::norm: SimpleRNN 2H (γ, β), LSTM 18H (γ_x, β_x, γ_h, β_h of 4H; γ_c, β_c of H), GRU 12H.
+inline Index norm_size(CellType type, Index units, const CellOptions& options) {
+  if (!options.layer_norm) return 0;
+  return type == CellType::lstm ? 18 * units : type == CellType::gru ? 12 * units : 2 * units;
+}
 // Number of bias entries: G·H, or 2 × 3H for a GRU with reset_after.
 inline Index bias_size(CellType type, Index units) {
   return (type == CellType::gru ? 2 : 1) * gate_count(type) * units;
@@ -59,10 +68,29 @@ class Recurrent {
  private:
   using Engine = std::variant<Sequence<T, SimpleRnnCell<T, Activation::tanh>>,
                               Sequence<T, SimpleRnnCell<T, Activation::relu>>, Sequence<T, LstmCell<T>>,
-                              Sequence<T, GruCell<T>>>;
+                              Sequence<T, GruCell<T>>, Sequence<T, LayerNormSimpleRnnCell<T, Activation::tanh>>,
+                              Sequence<T, LayerNormSimpleRnnCell<T, Activation::relu>>,
+                              Sequence<T, LayerNormLstmCell<T>>, Sequence<T, LayerNormGruCell<T>>>;
 
   static Engine make(CellType type, Index units, CellOptions options) {
     if (options.peephole && type != CellType::lstm) throw std::invalid_argument("rnnfast: only an LSTM has peepholes");
+    if (options.layer_norm) {
+      const T eps = static_cast<T>(options.layer_norm_epsilon);
+      if (!(options.layer_norm_epsilon > 0)) throw std::invalid_argument("rnnfast: layer_norm_epsilon must be > 0");
+      switch (type) {
+        case CellType::simple_rnn_tanh:
+          return Sequence<T, LayerNormSimpleRnnCell<T, Activation::tanh>>(
+              LayerNormSimpleRnnCell<T, Activation::tanh>(units, eps));
+        case CellType::simple_rnn_relu:
+          return Sequence<T, LayerNormSimpleRnnCell<T, Activation::relu>>(
+              LayerNormSimpleRnnCell<T, Activation::relu>(units, eps));
+        case CellType::lstm:
+          return Sequence<T, LayerNormLstmCell<T>>(LayerNormLstmCell<T>(units, options.peephole, eps));
+        case CellType::gru: return Sequence<T, LayerNormGruCell<T>>(LayerNormGruCell<T>(units, eps));
+        case CellType::gru_reset_before:
+          throw std::invalid_argument("rnnfast: a layer-normalised GRU needs reset_after");
+      }
+    }
     switch (type) {
       case CellType::simple_rnn_tanh: return Sequence<T, SimpleRnnCell<T, Activation::tanh>>(SimpleRnnCell<T, Activation::tanh>(units));
       case CellType::simple_rnn_relu: return Sequence<T, SimpleRnnCell<T, Activation::relu>>(SimpleRnnCell<T, Activation::relu>(units));

@@ -175,6 +175,7 @@ class Sequence {
     detail::grow(ws.packed_u, PackedGates<T>::size(Cell::gates, H, H));
 
     if (gout.weights.peephole != nullptr) std::fill(gout.weights.peephole, gout.weights.peephole + 3 * H, T(0));
+    if (gout.weights.norm != nullptr) std::fill(gout.weights.norm, gout.weights.norm + cell_.norm_size(), T(0));
 
     SequenceMatrices<T> m;
     m.rows = rows;
@@ -352,6 +353,7 @@ class Sequence {
   // Threads for a call: one unless a step has enough work to pay for the team meeting once per step, and never
   // more than there are panels of units to share.
   int team_size(Index batch) const {
+    if constexpr (!Cell::splits_units) return 1;
     const Index H = cell_.units();
     const double step_flops = 2.0 * static_cast<double>(batch) * Cell::gates * H * H;
     // Below ~6·10⁴ FLOPs a step takes about a microsecond or less (batch 1: LSTM under 88 units, GRU under 100),

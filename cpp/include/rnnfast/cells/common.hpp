@@ -27,6 +27,7 @@ struct CellWeights {
   const T* recurrent_kernel = nullptr;  // H × G·H
   const T* bias = nullptr;              // G·H (GRU reset_after: 2 × 3H)
   const T* peephole = nullptr;          // LSTM with peepholes: 3 × H, the weights of c on the gates i, f, o
+  const T* norm = nullptr;              // layer-normalised cells: their norms' γ and β (cells/layer_norm.hpp)
 };
 
 template <class T>
@@ -35,6 +36,7 @@ struct CellGrads {
   T* recurrent_kernel = nullptr;
   T* bias = nullptr;      // accumulated by the backward steps; zeroed by the driver
   T* peephole = nullptr;  // likewise (LSTM with peepholes)
+  T* norm = nullptr;      // likewise (layer-normalised cells)
 };
 
 // The units [begin, end) a thread owns: whole panels of the packed weights, so no two threads write one panel.

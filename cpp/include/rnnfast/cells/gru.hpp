@@ -15,6 +15,7 @@ class GruCell {
  public:
   static constexpr int gates = 3;
   static constexpr bool has_cell_state = false;
+  static constexpr bool splits_units = true;  // threads may own slices of the units
 
   GruCell(Index units, bool reset_after) : units_(units), reset_after_(reset_after) {}
   Index units() const { return units_; }
@@ -25,6 +26,7 @@ class GruCell {
   Index saved_width() const { return 4 * units_; }
   Index scratch_width() const { return units_; }
   Index bias_size() const { return (reset_after_ ? 6 : 3) * units_; }
+  Index norm_size() const { return 0; }
 
   void forward_step(const StepForward<T>& s, const StepContext<T>& ctx) const {
     if (reset_after_) forward_reset_after(s, ctx);

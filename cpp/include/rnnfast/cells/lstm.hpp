@@ -12,6 +12,7 @@ class LstmCell {
  public:
   static constexpr int gates = 4;
   static constexpr bool has_cell_state = true;
+  static constexpr bool splits_units = true;  // threads may own slices of the units
 
   explicit LstmCell(Index units, bool peephole = false) : units_(units), peephole_(peephole) {}
   Index units() const { return units_; }
@@ -20,6 +21,7 @@ class LstmCell {
   Index saved_width() const { return 4 * units_; }
   Index scratch_width() const { return 0; }
   Index bias_size() const { return 4 * units_; }
+  Index norm_size() const { return 0; }
 
   // This thread's units: the product of their gate columns, then one fused pass over them.
   void forward_step(const StepForward<T>& s, const StepContext<T>& ctx) const {

@@ -12,12 +12,14 @@ class SimpleRnnCell {
  public:
   static constexpr int gates = 1;
   static constexpr bool has_cell_state = false;
+  static constexpr bool splits_units = true;  // threads may own slices of the units
 
   explicit SimpleRnnCell(Index units) : units_(units) {}
   Index units() const { return units_; }
   Index saved_width() const { return units_; }  // h_t (the activation); backward overwrites it with dA
   Index scratch_width() const { return 0; }
   Index bias_size() const { return units_; }
+  Index norm_size() const { return 0; }
 
   void forward_step(const StepForward<T>& s, const StepContext<T>& ctx) const {
     using namespace detail;
