@@ -9,9 +9,10 @@ Cases (float32; issue 3's shapes):
     b  inference, batch 64, 100 steps,  256 inputs, 256 units
     c  training,  shape b
     d  training,  batch 16, 1000 steps, 64 inputs,  128 units (also peak memory of one training step)
-    v  training, shape b, LSTM variants (peephole, dropout, recurrent dropout) against rnnfast's plain LSTM and
-       what a PyTorch user would write: nn.Dropout before nn.LSTM, or an nn.LSTMCell loop with a recurrent
-       mask (PyTorch has no peepholes); the PyTorch versions get rnnfast's masks, so outputs can be compared
+    v  training, shape b, LSTM variants (peephole, layer norm, dropout, recurrent dropout) against rnnfast's plain
+       LSTM and what a PyTorch user would write: a step loop with three nn.LayerNorm, nn.Dropout before
+       nn.LSTM, or an nn.LSTMCell loop with a recurrent mask (PyTorch has no peepholes); the PyTorch versions
+       get rnnfast's weights and masks, so outputs can be compared
 
 "inference" is a forward pass returning every output, without gradient bookkeeping (torch.inference_mode,
 rnnfast training=False, an ONNX LSTM/GRU node). "training" is forward with training=True plus backward to every
@@ -166,7 +167,7 @@ def variant_runs(variant: str, threads: int, peers: bool) -> dict:
     rng = np.random.default_rng(SEED)
     x = rng.standard_normal((batch, steps, features), dtype=np.float32)
     dy = rng.standard_normal((batch, steps, units), dtype=np.float32)
-    options = {"peephole": {"peephole": True}, "dropout": {"dropout": 0.25},
+    options = {"peephole": {"peephole": True}, "layer_norm": {"layer_norm": True}, "dropout": {"dropout": 0.25},
                "recurrent_dropout": {"recurrent_dropout": 0.25}}[variant]
     layer = rf.LSTM(units, input_size=features, return_sequences=True, seed=SEED, **options)
     rf.set_num_threads(threads)
@@ -186,7 +187,28 @@ def variant_runs(variant: str, threads: int, peers: bool) -> dict:
     module = torch_module("lstm", layer)
     xg = torch.from_numpy(x).requires_grad_(True)
     dyt = torch.from_numpy(dy)
-    if variant == "dropout":
+    if variant == "layer_norm":
+        w_ih, w_hh = module.weight_ih_l0.detach(), module.weight_hh_l0.detach()
+        w_ih.requires_grad_(True)
+        w_hh.requires_grad_(True)
+        bias = torch.from_numpy(layer.get_weights()["bias"]).requires_grad_(True)
+        norms = [torch.nn.LayerNorm(n, eps=layer.layer_norm_epsilon) for n in (4 * units, 4 * units, units)]
+
+        def torch_train():
+            for p in (w_ih, w_hh, bias, xg):
+                p.grad = None
+            h = c = torch.zeros(batch, units)
+            outs = []
+            for t in range(steps):
+                gates = norms[0](xg[:, t] @ w_ih.T) + norms[1](h @ w_hh.T) + bias
+                i, f, g, o = gates.chunk(4, 1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(norms[2](c))
+                outs.append(h)
+            y = torch.stack(outs, 1)
+            y.backward(dyt)
+            return y.detach().numpy(), xg.grad.numpy()
+    elif variant == "dropout":
         def torch_train():
             module.zero_grad(set_to_none=True)
             xg.grad = None
@@ -319,7 +341,7 @@ def main() -> None:
         print("| variant | threads | rnnfast | rnnfast plain LSTM | / plain | PyTorch | vs PyTorch |")
         print("|---|---|---|---|---|---|---|")
         for threads in args.threads:
-            for variant in ("peephole", "dropout", "recurrent_dropout"):
+            for variant in ("peephole", "layer_norm", "dropout", "recurrent_dropout"):
                 runs = variant_runs(variant, threads, peers)
                 plain = engines("c", "lstm", threads, peers=False)["rnnfast"]
                 ms = time_runs({**runs, "plain": plain}, args.min_seconds, args.min_calls, unchecked=("plain",))
