@@ -112,6 +112,25 @@ class _Recurrent:
             for (name, _, _), part in zip(group, np.split(extra[arg], offsets)):
                 grads[name] = part.copy()
 
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments: ``type(layer)(**layer.get_config())`` makes an equal, unbuilt-or-built layer
+        (with fresh weights)."""
+        return {
+            "units": self.units,
+            "input_size": self.input_size,
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
+            "time_major": self.time_major,
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+            "dtype": self.dtype.name,
+            "layer_norm": self.layer_norm,
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+        }
+
     # ---- weights ----------------------------------------------------------------------------------------------
     @property
     def built(self) -> bool:
@@ -205,6 +224,10 @@ class _Recurrent:
             see dropout_masks). The engine keeps a reference to x (no copy) until the next training call: do not
             modify x in place before backward().
         """
+        return self._run(x, initial_state, lengths, training)
+
+    def _run(self, x: Any, initial_state: Any, lengths: Any, training: bool, max_threads: int = 0) -> Output:
+        """__call__ with at most max_threads threads (0: as many as the pool and the shapes allow)."""
         x = as_float_array(x, "x", self.dtype)
         layout = "(time, batch, features)" if self.time_major else "(batch, time, features)"
         if x.ndim != 3:
@@ -235,6 +258,7 @@ class _Recurrent:
             bool(training),
             **self._engine_weights(w),
             **masks,
+            max_threads=max_threads,
         )
         final = [h] if c is None else [h, c]
         if self.stateful:
@@ -303,6 +327,10 @@ class _Recurrent:
         d_out has the structure of that output: one array, or with return_state a list [d_out, d_h(, d_c)]
         whose entries may be None (zeros). Returns {"x", "initial_state", and every name of get_weights()}.
         """
+        return self._backward(d_out)
+
+    def _backward(self, d_out: Any, max_threads: int = 0) -> dict[str, Any]:
+        """backward with at most max_threads threads (0: as many as the pool and the shapes allow)."""
         if self._last is None:
             raise ValueError("backward() needs a preceding call with training=True (and no set_weights since)")
         batch, time = self._last["batch"], self._last["time"]
@@ -329,7 +357,7 @@ class _Recurrent:
         w = self._last["weights"]
         dx, dh0, dc0, dk, drk, db, d_peephole, d_norm = self._engine.backward(
             w["kernel"], w["recurrent_kernel"], w["bias"], checked[0], checked[1],
-            checked[2] if len(checked) > 2 else None, True, **self._engine_weights(w),
+            checked[2] if len(checked) > 2 else None, True, **self._engine_weights(w), max_threads=max_threads,
         )
         grads = {
             "x": dx,
@@ -373,6 +401,9 @@ class SimpleRNN(_Recurrent):
     def _cell_name(self) -> str:
         return f"simple_rnn_{self.activation}"
 
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "activation": self.activation}
+
     def _norms(self) -> list[tuple[str, int]]:
         return [("ln", self.units)]
 
@@ -408,6 +439,9 @@ class LSTM(_Recurrent):
 
     def _cell_name(self) -> str:
         return "lstm"
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "peephole": self.peephole, "unit_forget_bias": self.unit_forget_bias}
 
     def _weight_groups(self) -> dict[str, list[tuple[str, int, str]]]:
         groups = super()._weight_groups()
@@ -457,6 +491,9 @@ class GRU(_Recurrent):
 
     def _cell_name(self) -> str:
         return "gru" if self.reset_after else "gru_reset_before"
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "reset_after": self.reset_after}
 
     def _norms(self) -> list[tuple[str, int]]:
         return [("ln_x", 3 * self.units), ("ln_h", 3 * self.units)]

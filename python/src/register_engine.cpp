@@ -60,7 +60,7 @@ class Engine {
                     const std::optional<Lengths>& lengths, bool time_major, bool go_backwards,
                     bool return_sequences, bool training, const std::optional<Array<T>>& peephole,
                     const std::optional<Array<T>>& norm, const std::optional<Array<T>>& input_mask,
-                    const std::optional<Array<T>>& recurrent_mask) {
+                    const std::optional<Array<T>>& recurrent_mask, int max_threads) {
     require(x.ndim() == 3, "x must be 3-D");
     const Index H = rnn_.units(), D = rnn_.input_size();
     const Index B = time_major ? x.shape(1) : x.shape(0), T_ = time_major ? x.shape(0) : x.shape(1);
@@ -105,6 +105,7 @@ class Engine {
       auto lock = lock_training();
       {
         py::gil_scoped_release release;
+        train_ws_.max_threads = max_threads;
         rnn_.forward(in, opt, w, out, train_ws_, true);
       }
       train_x_ = x;  // the workspace points into x until the next training call
@@ -112,9 +113,11 @@ class Engine {
       std::unique_lock<std::mutex> lock(infer_mutex_, std::try_to_lock);
       py::gil_scoped_release release;
       if (lock.owns_lock()) {
+        infer_ws_.max_threads = max_threads;
         rnn_.forward(in, opt, w, out, infer_ws_, false);
       } else {  // another thread runs this layer: use a private workspace
         Workspace<T> ws;
+        ws.max_threads = max_threads;
         rnn_.forward(in, opt, w, out, ws, false);
       }
     }
@@ -126,7 +129,7 @@ class Engine {
   py::tuple backward(const Array<T>& kernel, const Array<T>& recurrent_kernel, const Array<T>& bias,
                      const std::optional<Array<T>>& dy, const std::optional<Array<T>>& dh,
                      const std::optional<Array<T>>& dc, bool want_dx, const std::optional<Array<T>>& peephole,
-                     const std::optional<Array<T>>& norm) {
+                     const std::optional<Array<T>>& norm, int max_threads) {
     auto lock = lock_training();
     require(train_ws_.trained, "backward needs a forward pass with training=True first");
     const CellWeights<T> w = check_weights(kernel, recurrent_kernel, bias, peephole, norm);
@@ -165,6 +168,7 @@ class Engine {
     gout.weights.norm = dnorm ? dnorm->mutable_data() : nullptr;
     {
       py::gil_scoped_release release;
+      train_ws_.max_threads = max_threads;
       rnn_.backward(train_ws_, w, gin, gout);
     }
     py::object dx_obj = dx ? py::object(*dx) : py::object(py::none());
@@ -230,10 +234,11 @@ void register_engine_type(py::module_& m, const char* name) {
       .def("forward", &Engine<T>::forward, py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"),
            py::arg("bias"), py::arg("h0"), py::arg("c0"), py::arg("lengths"), py::arg("time_major"),
            py::arg("go_backwards"), py::arg("return_sequences"), py::arg("training"), py::arg("peephole") = py::none(),
-           py::arg("norm") = py::none(), py::arg("input_mask") = py::none(), py::arg("recurrent_mask") = py::none())
+           py::arg("norm") = py::none(), py::arg("input_mask") = py::none(), py::arg("recurrent_mask") = py::none(),
+           py::arg("max_threads") = 0)
       .def("backward", &Engine<T>::backward, py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias"),
            py::arg("dy"), py::arg("dh"), py::arg("dc"), py::arg("want_dx"), py::arg("peephole") = py::none(),
-           py::arg("norm") = py::none())
+           py::arg("norm") = py::none(), py::arg("max_threads") = 0)
       .def_property_readonly("input_size", &Engine<T>::input_size)
       .def_property_readonly("units", &Engine<T>::units);
 }

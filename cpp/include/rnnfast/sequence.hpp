@@ -87,6 +87,7 @@ struct Workspace {
   std::vector<std::int64_t> lengths;
   Index batch = 0, time = 0, input_size = 0;
   SequenceOptions options;
+  int max_threads = 0;  // the caller's cap on the threads of calls with this workspace (0: the pool decides)
   bool packed = false, has_lengths = false, trained = false, has_input_mask = false, has_recurrent_mask = false;
   bool saved_consumed = false;  // backward has written dA over the saved activations
   const T* x = nullptr;  // the input the training forward used (caller keeps it alive until backward)
@@ -191,7 +192,7 @@ class Sequence {
       }
     }
 
-    ThreadPool::global().run(team_size(B), [&](const Team& team) {
+    ThreadPool::global().run(team_size(ws), [&](const Team& team) {
       const UnitSlice units = unit_slice<T>(team, H);
       PackedGates<T> packed(ws.packed_u.data(), Cell::gates, H, H);
       packed.pack(w.recurrent_kernel, true, units);  // Uᵀ: this thread's dh_{t-1} columns
@@ -293,7 +294,7 @@ class Sequence {
   void run_steps(Workspace<T>& ws, const CellWeights<T>& w, const T* x, const StateLayout& layout, T* y) const {
     const Index B = ws.batch, T_ = ws.time, D = ws.input_size, H = cell_.units();
     const auto [ts, bs] = row_strides(ws);
-    ThreadPool::global().run(team_size(B), [&](const Team& team) {
+    ThreadPool::global().run(team_size(ws), [&](const Team& team) {
       const UnitSlice units = unit_slice<T>(team, H);
       // Only this thread multiplies its panels, so no one waits for anyone's packing.
       PackedGates<T> u(ws.packed_u.data(), Cell::gates, H, H), wk(ws.packed_w.data(), Cell::gates, D, H);
@@ -351,15 +352,17 @@ class Sequence {
   }
 
   // Threads for a call: one unless a step has enough work to pay for the team meeting once per step, and never
-  // more than there are panels of units to share.
-  int team_size(Index batch) const {
+  // more than there are panels of units to share, or than the caller allows (Workspace::max_threads).
+  int team_size(const Workspace<T>& ws) const {
     if constexpr (!Cell::splits_units) return 1;
-    const Index H = cell_.units();
+    const Index H = cell_.units(), batch = ws.batch;
     const double step_flops = 2.0 * static_cast<double>(batch) * Cell::gates * H * H;
     // Below ~6·10⁴ FLOPs a step takes about a microsecond or less (batch 1: LSTM under 88 units, GRU under 100),
     // and a barrier per step (0.1-0.5 µs) costs more than the second core saves.
     if (step_flops < 6e4) return 1;
-    return static_cast<int>(std::min<Index>(ThreadPool::global().size(), linalg::PanelShape<T>::panels(H)));
+    Index threads = std::min<Index>(ThreadPool::global().size(), linalg::PanelShape<T>::panels(H));
+    if (ws.max_threads > 0) threads = std::min<Index>(threads, ws.max_threads);
+    return static_cast<int>(threads);
   }
 
   // Row strides of the whole-sequence arrays: row(t, b) = t·ts + b·bs (time-major when packed).

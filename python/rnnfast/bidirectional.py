@@ -1,0 +1,269 @@
+"""Bidirectional: a recurrent layer and its mirror image over the same sequences, outputs merged per step."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+import numpy as np
+
+from ._engine import core as _core
+from ._validation import as_lengths, check_choice
+from .layers import Output, _Recurrent
+
+_MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _helper() -> ThreadPoolExecutor:
+    """The thread that runs the backward direction while the caller runs the forward one."""
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnnfast-bidirectional")
+        return _executor
+
+
+def _both(forward: Callable[[int], Any], backward: Callable[[int], Any]) -> tuple[Any, Any]:
+    """Runs the two directions: at the same time, one thread each, when rnnfast may use two threads or more
+    (each direction's steps then need no team meeting); else one after the other on the calling thread."""
+    if int(_core.get_num_threads()) < 2:
+        return forward(0), backward(0)
+    pending = _helper().submit(backward, 1)
+    try:
+        first = forward(1)
+    finally:
+        second = pending.result()  # waits even if the forward direction failed, then re-raises its error
+    return first, second
+
+
+def _reverse_within_lengths(y: np.ndarray, lengths: np.ndarray | None, time_major: bool) -> np.ndarray:
+    """Step t of each sequence ↔ step len−1−t (zeros past its length). Its own inverse."""
+    y_bt = y.transpose(1, 0, 2) if time_major else y
+    if lengths is None:
+        out = y_bt[:, ::-1]
+    else:
+        batch, time = y_bt.shape[:2]
+        t = np.arange(time)[None, :]
+        valid = t < lengths[:, None]
+        source = np.where(valid, lengths[:, None] - 1 - t, 0)
+        out = y_bt[np.arange(batch)[:, None], source] * valid[..., None]
+    out = out.transpose(1, 0, 2) if time_major else out
+    return np.ascontiguousarray(out)
+
+
+class Bidirectional:
+    """Runs `layer` over the sequences and a copy of it over the reversed sequences, and merges their outputs.
+
+    merge_mode: "concat" (features side by side, forward first), "sum", "mul", "ave", or None (the two outputs
+    as a list). The backward direction is `backward_layer`, or a layer of the same type and configuration with
+    go_backwards flipped and its own weights (seed + 1 when the layer has a seed). Its outputs are aligned to input
+    time: with per-sequence `lengths`, each sequence runs backwards from its own last valid step, and its output
+    for input step t sits at step t. With return_sequences=False each direction contributes its final state, the
+    backward one's being at input step 0.
+
+    Weights: get_weights() prefixes each direction's names with "forward/" and "backward/". initial_state lists
+    the forward layer's states, then the backward layer's; with return_state the call returns
+    [out, *forward_states, *backward_states] (merge_mode=None: [out_forward, out_backward, *states]). With two or
+    more threads (rnnfast.set_num_threads) both directions run at the same time, forward and backward pass.
+    """
+
+    def __init__(self, layer: _Recurrent, merge_mode: str | None = "concat",
+                 backward_layer: _Recurrent | None = None) -> None:
+        if not isinstance(layer, _Recurrent):
+            raise TypeError(f"layer must be a rnnfast SimpleRNN, LSTM or GRU, got {type(layer).__name__}")
+        if merge_mode is not None:
+            check_choice(merge_mode, "merge_mode", _MERGE_MODES)  # type: ignore[arg-type]
+        self.merge_mode = merge_mode
+        if backward_layer is None:
+            config = layer.get_config()
+            config["go_backwards"] = not layer.go_backwards
+            if config["seed"] is not None:
+                config["seed"] += 1
+            backward_layer = type(layer)(**config)
+        elif not isinstance(backward_layer, _Recurrent):
+            raise TypeError(f"backward_layer must be a rnnfast recurrent layer, got {type(backward_layer).__name__}")
+        else:
+            for attribute in ("return_sequences", "return_state", "time_major", "dtype"):
+                if getattr(backward_layer, attribute) != getattr(layer, attribute):
+                    raise ValueError(f"backward_layer.{attribute} must equal layer.{attribute}")
+            if backward_layer.go_backwards == layer.go_backwards:
+                raise ValueError("backward_layer.go_backwards must be the opposite of layer.go_backwards")
+            if type(backward_layer) is not type(layer):
+                raise ValueError("backward_layer must be of the same type as layer")
+        if backward_layer is layer:
+            raise ValueError("backward_layer must be a different layer object")
+        self.forward_layer = layer
+        self.backward_layer = backward_layer
+        self._last: dict[str, Any] | None = None
+
+    # ---- properties shared with the wrapped layers -------------------------------------------------------------
+    @property
+    def return_sequences(self) -> bool:
+        return self.forward_layer.return_sequences
+
+    @property
+    def return_state(self) -> bool:
+        return self.forward_layer.return_state
+
+    @property
+    def time_major(self) -> bool:
+        return self.forward_layer.time_major
+
+    @property
+    def units(self) -> int:
+        return self.forward_layer.units
+
+    @property
+    def input_size(self) -> int | None:
+        return self.forward_layer.input_size
+
+    @property
+    def built(self) -> bool:
+        return self.forward_layer.built and self.backward_layer.built
+
+    def build(self, input_size: int) -> None:
+        self.forward_layer.build(input_size)
+        self.backward_layer.build(input_size)
+
+    def _layers(self) -> tuple[tuple[str, _Recurrent], tuple[str, _Recurrent]]:
+        return ("forward", self.forward_layer), ("backward", self.backward_layer)
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        return {f"{prefix}/{k}": v for prefix, layer in self._layers() for k, v in layer.get_weights().items()}
+
+    def set_weights(self, weights: Mapping[str, Any]) -> None:
+        """Replace all weights; `weights` has exactly the keys of get_weights() ("forward/…", "backward/…")."""
+        if not isinstance(weights, Mapping):
+            raise TypeError(f"set_weights expects a dict of arrays, got {type(weights).__name__}")
+        unknown = sorted(k for k in weights if not (isinstance(k, str) and k.split("/", 1)[0] in ("forward", "backward")
+                                                    and "/" in k))
+        if unknown:
+            raise ValueError(f"set_weights expects keys 'forward/<name>' and 'backward/<name>', got {unknown}")
+        for prefix, layer in self._layers():
+            layer.set_weights({k.split("/", 1)[1]: v for k, v in weights.items() if k.startswith(prefix + "/")})
+        self._last = None
+
+    @property
+    def states(self) -> list[np.ndarray] | None:
+        f, b = self.forward_layer.states, self.backward_layer.states
+        return None if f is None or b is None else [*f, *b]
+
+    def reset_states(self) -> None:
+        self.forward_layer.reset_states()
+        self.backward_layer.reset_states()
+
+    @property
+    def dropout_masks(self) -> dict[str, np.ndarray]:
+        return {f"{prefix}/{k}": v for prefix, layer in self._layers() for k, v in layer.dropout_masks.items()}
+
+    # ---- call ---------------------------------------------------------------------------------------------------
+    def __call__(self, x: Any, initial_state: Any = None, lengths: Any = None, training: bool = False) -> Output:
+        """Run both directions over x (see the class docstring for the output structure)."""
+        n = self.forward_layer._state_count
+        if initial_state is not None:
+            if isinstance(initial_state, np.ndarray) or not isinstance(initial_state, Sequence) \
+                    or isinstance(initial_state, (str, bytes)):
+                raise TypeError(f"initial_state must be a list of {2 * n} arrays (the forward layer's states, then "
+                                f"the backward layer's), got {type(initial_state).__name__}")
+            if len(initial_state) != 2 * n:
+                raise ValueError(f"initial_state must hold {2 * n} arrays (the forward layer's states, then the "
+                                 f"backward layer's), got {len(initial_state)}")
+            states_f, states_b = list(initial_state[:n]), list(initial_state[n:])
+        else:
+            states_f = states_b = None
+        out_f, out_b = _both(
+            lambda threads: self.forward_layer._run(x, states_f, lengths, training, threads),
+            lambda threads: self.backward_layer._run(x, states_b, lengths, training, threads),
+        )
+        (y_f, *finals_f) = out_f if self.return_state else [out_f]
+        (y_b, *finals_b) = out_b if self.return_state else [out_b]
+        lengths_arr = None
+        if self.return_sequences:
+            if lengths is not None:
+                time_axis = 0 if self.time_major else 1
+                lengths_arr = as_lengths(lengths, y_b.shape[1 - time_axis], y_b.shape[time_axis])
+            y_b = _reverse_within_lengths(y_b, lengths_arr, self.time_major)
+        if training:
+            self._last = {"y_f": y_f, "y_b": y_b, "lengths": lengths_arr}
+        merged = self._merge(y_f, y_b)
+        outputs = merged if isinstance(merged, list) else [merged]
+        if not self.return_state:
+            return merged
+        return [*outputs, *finals_f, *finals_b]
+
+    def _merge(self, y_f: np.ndarray, y_b: np.ndarray) -> np.ndarray | list[np.ndarray]:
+        if self.merge_mode == "concat":
+            return np.concatenate([y_f, y_b], axis=-1)
+        if self.merge_mode == "sum":
+            return y_f + y_b
+        if self.merge_mode == "mul":
+            return y_f * y_b
+        if self.merge_mode == "ave":
+            return (y_f + y_b) * y_f.dtype.type(0.5)
+        return [y_f, y_b]
+
+    # ---- backward -----------------------------------------------------------------------------------------------
+    def backward(self, d_out: Any) -> dict[str, Any]:
+        """Gradients of a scalar loss given d_out, which has the structure of the last training call's output
+        (entries of a list may be None). Returns {"x", "initial_state" (forward states, then backward),
+        "forward/<name>", "backward/<name>"}."""
+        if self._last is None:
+            raise ValueError("backward() needs a preceding call with training=True (and no set_weights since)")
+        y_f, y_b = self._last["y_f"], self._last["y_b"]
+        n_out = 2 if self.merge_mode is None else 1
+        n = self.forward_layer._state_count
+        if self.return_state or self.merge_mode is None:
+            expected = n_out + (2 * n if self.return_state else 0)
+            if isinstance(d_out, np.ndarray) or not isinstance(d_out, Sequence) or len(d_out) != expected:
+                raise TypeError(f"d_out must be a list of {expected} arrays (or None) like the output")
+            parts = list(d_out)
+        else:
+            parts = [d_out]
+        d_merged, d_states = parts[:n_out], parts[n_out:]
+        d_f, d_b = self._unmerge(d_merged, y_f, y_b)
+        if self.return_sequences and d_b is not None:
+            d_b = _reverse_within_lengths(np.asarray(d_b, dtype=y_b.dtype), self._last["lengths"], self.time_major)
+
+        def direction(layer: _Recurrent, d_y: Any, d_st: list[Any]) -> Callable[[int], dict[str, Any]]:
+            if d_y is None:
+                d_y = np.zeros_like(y_f)
+            return lambda threads: layer._backward([d_y, *d_st] if self.return_state else d_y, threads)
+
+        g_f, g_b = _both(direction(self.forward_layer, d_f, d_states[:n]),
+                         direction(self.backward_layer, d_b, d_states[n:]))
+        grads: dict[str, Any] = {"x": g_f["x"] + g_b["x"], "initial_state": [*g_f["initial_state"],
+                                                                                *g_b["initial_state"]]}
+        for prefix, g in (("forward", g_f), ("backward", g_b)):
+            grads.update({f"{prefix}/{k}": v for k, v in g.items() if k not in ("x", "initial_state")})
+        return grads
+
+    def _unmerge(self, d_merged: list[Any], y_f: np.ndarray, y_b: np.ndarray) -> tuple[Any, Any]:
+        """Gradients reaching each direction's output from the merged output's."""
+        if self.merge_mode is None:
+            for name, d in zip(("d_out[0] (forward)", "d_out[1] (backward)"), d_merged):
+                if d is not None and np.shape(d) != y_f.shape:
+                    raise ValueError(f"{name} must have shape {y_f.shape} like that output, got {np.shape(d)}")
+            return d_merged[0], d_merged[1]
+        d = d_merged[0]
+        if d is None:
+            return None, None
+        d = np.asarray(d, dtype=y_f.dtype)
+        expected = y_f.shape[:-1] + (2 * y_f.shape[-1],) if self.merge_mode == "concat" else y_f.shape
+        if d.shape != expected:
+            raise ValueError(f"d_out must have shape {expected} like the output, got {d.shape}")
+        if self.merge_mode == "concat":
+            units = y_f.shape[-1]
+            return d[..., :units], d[..., units:]
+        if self.merge_mode == "sum":
+            return d, d
+        if self.merge_mode == "mul":
+            return d * y_b, d * y_f
+        half = d * d.dtype.type(0.5)
+        return half, half
+
+    def __repr__(self) -> str:
+        return f"Bidirectional({self.forward_layer!r}, merge_mode={self.merge_mode!r})"
