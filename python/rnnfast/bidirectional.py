@@ -5,13 +5,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any, Callable, Union
 
 import numpy as np
 
 from ._engine import core as _core
 from ._validation import as_lengths, check_choice
 from .layers import Output, _Recurrent
+from .rnn import RNN
+
+_Layer = Union[_Recurrent, RNN]
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 _executor: ThreadPoolExecutor | None = None
@@ -71,10 +74,10 @@ class Bidirectional:
     more threads (rnnfast.set_num_threads) both directions run at the same time, forward and backward pass.
     """
 
-    def __init__(self, layer: _Recurrent, merge_mode: str | None = "concat",
-                 backward_layer: _Recurrent | None = None) -> None:
-        if not isinstance(layer, _Recurrent):
-            raise TypeError(f"layer must be a rnnfast SimpleRNN, LSTM or GRU, got {type(layer).__name__}")
+    def __init__(self, layer: _Layer, merge_mode: str | None = "concat",
+                 backward_layer: _Layer | None = None) -> None:
+        if not isinstance(layer, (_Recurrent, RNN)):
+            raise TypeError(f"layer must be a rnnfast SimpleRNN, LSTM, GRU or RNN, got {type(layer).__name__}")
         if merge_mode is not None:
             check_choice(merge_mode, "merge_mode", _MERGE_MODES)  # type: ignore[arg-type]
         self.merge_mode = merge_mode
@@ -84,7 +87,7 @@ class Bidirectional:
             if config["seed"] is not None:
                 config["seed"] += 1
             backward_layer = type(layer)(**config)
-        elif not isinstance(backward_layer, _Recurrent):
+        elif not isinstance(backward_layer, (_Recurrent, RNN)):
             raise TypeError(f"backward_layer must be a rnnfast recurrent layer, got {type(backward_layer).__name__}")
         else:
             for attribute in ("return_sequences", "return_state", "time_major", "dtype"):
@@ -129,7 +132,7 @@ class Bidirectional:
         self.forward_layer.build(input_size)
         self.backward_layer.build(input_size)
 
-    def _layers(self) -> tuple[tuple[str, _Recurrent], tuple[str, _Recurrent]]:
+    def _layers(self) -> tuple[tuple[str, _Layer], tuple[str, _Layer]]:
         return ("forward", self.forward_layer), ("backward", self.backward_layer)
 
     def get_weights(self) -> dict[str, np.ndarray]:
@@ -228,7 +231,7 @@ class Bidirectional:
         if self.return_sequences and d_b is not None:
             d_b = _reverse_within_lengths(np.asarray(d_b, dtype=y_b.dtype), self._last["lengths"], self.time_major)
 
-        def direction(layer: _Recurrent, d_y: Any, d_st: list[Any]) -> Callable[[int], dict[str, Any]]:
+        def direction(layer: _Layer, d_y: Any, d_st: list[Any]) -> Callable[[int], dict[str, Any]]:
             if d_y is None:
                 d_y = np.zeros_like(y_f)
             return lambda threads: layer._backward([d_y, *d_st] if self.return_state else d_y, threads)

@@ -1,0 +1,234 @@
+"""RNN(cell): a recurrent cell written in NumPy, run with the built-in layers' sequence semantics.
+
+For prototyping a cell before it is written in C++: the step loop runs in Python (one cell call per time step
+over the whole batch), so it is much slower than the built-in layers, but it honours the same options — lengths,
+go_backwards, time_major, return_sequences, return_state, stateful, initial_state, backward, and Bidirectional.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from ._validation import as_float_array, as_lengths, check_dtype, check_int, check_shape
+from .layers import Output
+
+
+class Cell(Protocol):
+    """What RNN needs from a cell. States are (batch, n) arrays; the cell's output at a step is its first state.
+
+    state_size: the sizes of its states (an int for one state), e.g. [units, units] for an LSTM.
+    build(input_size, rng): create the weights for input_size features (rng: a seeded numpy Generator).
+    get_weights() -> {name: array}; set_weights({name: array}) with the same names and shapes.
+    step(x_t, states) -> (new_states, cache): x_t (batch, input_size), states a list like state_size.
+    step_backward(d_new_states, cache) -> (d_x_t, d_states, d_weights): given dL/d(new states) (a list like
+        states), the gradients with respect to x_t, the previous states, and the weights (a dict of this step's
+        contributions, summed over the steps by RNN). It must be linear in d_new_states: rows past their
+        sequence's length get zero gradients and must contribute nothing.
+    """
+
+    state_size: Any
+
+    def build(self, input_size: int, rng: np.random.Generator) -> None: ...
+    def get_weights(self) -> dict[str, np.ndarray]: ...
+    def set_weights(self, weights: Mapping[str, np.ndarray]) -> None: ...
+    def step(self, x_t: np.ndarray, states: list[np.ndarray]) -> tuple[list[np.ndarray], Any]: ...
+    def step_backward(self, d_new_states: list[np.ndarray], cache: Any) -> tuple[np.ndarray, list[np.ndarray],
+                                                                                    dict[str, np.ndarray]]: ...
+
+
+class RNN:
+    """A recurrent layer around a NumPy cell (see Cell), with the options and call/backward of the built-in
+    layers (no dropout: a cell that wants it applies it itself)."""
+
+    def __init__(
+        self,
+        cell: Cell,
+        *,
+        input_size: int | None = None,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        time_major: bool = False,
+        seed: int | None = None,
+        dtype: Any = "float32",
+    ) -> None:
+        for method in ("build", "get_weights", "set_weights", "step", "step_backward"):
+            if not callable(getattr(cell, method, None)):
+                raise TypeError(f"cell must define {method}() (see rnnfast.rnn.Cell), {type(cell).__name__} does not")
+        sizes = cell.state_size
+        sizes = [sizes] if isinstance(sizes, (int, np.integer)) else list(sizes)
+        if not sizes:
+            raise ValueError("cell.state_size must name at least one state")
+        self._sizes = [check_int(n, "cell.state_size", 1) for n in sizes]
+        self.cell = cell
+        self.units = self._sizes[0]
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
+        self.time_major = bool(time_major)
+        if seed is not None:
+            check_int(seed, "seed", 0)
+        self.seed = seed
+        self.dtype = check_dtype(dtype)
+        self.input_size: int | None = None
+        self._states: list[np.ndarray] | None = None
+        self._last: dict[str, Any] | None = None
+        if input_size is not None:
+            self.build(check_int(input_size, "input_size", 1))  # type: ignore[arg-type]
+
+    @property
+    def _state_count(self) -> int:
+        return len(self._sizes)
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments; the cell is a deep copy (built again, with fresh weights, when input_size is
+        known)."""
+        return {"cell": copy.deepcopy(self.cell), "input_size": self.input_size,
+                "return_sequences": self.return_sequences, "return_state": self.return_state,
+                "go_backwards": self.go_backwards, "stateful": self.stateful, "time_major": self.time_major,
+                "seed": self.seed, "dtype": self.dtype.name}
+
+    @property
+    def built(self) -> bool:
+        return self.input_size is not None
+
+    def build(self, input_size: int) -> None:
+        self.cell.build(input_size, np.random.default_rng(self.seed))
+        self.input_size = input_size
+        self._last = None
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        return {k: np.array(v, copy=True) for k, v in self.cell.get_weights().items()} if self.built else {}
+
+    def set_weights(self, weights: Mapping[str, Any]) -> None:
+        if not self.built:
+            raise ValueError("set_weights needs a built layer: pass input_size or call the layer first")
+        self.cell.set_weights(weights)
+        self._last = None
+
+    @property
+    def states(self) -> list[np.ndarray] | None:
+        return None if self._states is None else [s.copy() for s in self._states]
+
+    def reset_states(self) -> None:
+        self._states = None
+
+    @property
+    def dropout_masks(self) -> dict[str, np.ndarray]:
+        return {}
+
+    # ---- call -------------------------------------------------------------------------------------------------
+    def __call__(self, x: Any, initial_state: Any = None, lengths: Any = None, training: bool = False) -> Output:
+        """As the built-in layers' __call__."""
+        return self._run(x, initial_state, lengths, training)
+
+    def _run(self, x: Any, initial_state: Any, lengths: Any, training: bool, max_threads: int = 0) -> Output:
+        x = as_float_array(x, "x", self.dtype)
+        if x.ndim != 3:
+            layout = "(time, batch, features)" if self.time_major else "(batch, time, features)"
+            raise ValueError(f"x must be 3-D {layout}, got shape {x.shape}")
+        x_bt = x.transpose(1, 0, 2) if self.time_major else x
+        batch, time, features = x_bt.shape
+        if not self.built:
+            self.build(features)
+        if features != self.input_size:
+            raise ValueError(f"x must have {self.input_size} features (the layer's input_size), got shape {x.shape}")
+        states = self._initial_states(initial_state, batch)
+        lens = np.full(batch, time, dtype=np.int64) if lengths is None else as_lengths(lengths, batch, time)
+        rows = np.arange(batch)
+        ys = np.zeros((batch, time, self.units), dtype=self.dtype)
+        caches = []
+        for s in range(time):
+            active = s < lens
+            source = np.where(active, lens - 1 - s, 0) if self.go_backwards else np.full(batch, s)
+            x_s = np.where(active[:, None], x_bt[rows, source], 0).astype(self.dtype)
+            new, cache = self.cell.step(x_s, [st.copy() for st in states])
+            new = [np.asarray(n, dtype=self.dtype) for n in new]
+            for k, (n, size) in enumerate(zip(new, self._sizes)):
+                check_shape(n, (batch, size), f"state {k} returned by cell.step")
+            states = [np.where(active[:, None], n, st) for n, st in zip(new, states)]
+            ys[:, s] = np.where(active[:, None], new[0], 0)
+            if training:
+                caches.append((cache, active, source))
+        if self.stateful:
+            self._states = [st.copy() for st in states]
+        if training:
+            self._last = {"caches": caches, "batch": batch, "time": time}
+        y = ys.transpose(1, 0, 2) if self.time_major else ys
+        out = np.ascontiguousarray(y) if self.return_sequences else states[0].copy()
+        return [out, *states] if self.return_state else out
+
+    def _initial_states(self, initial_state: Any, batch: int) -> list[np.ndarray]:
+        if initial_state is None:
+            if self.stateful and self._states is not None:
+                if self._states[0].shape[0] != batch:
+                    raise ValueError(f"stateful layer carries states for batch {self._states[0].shape[0]}, got a "
+                                     f"batch of {batch}; call reset_states() first")
+                return self._states
+            return [np.zeros((batch, n), dtype=self.dtype) for n in self._sizes]
+        if isinstance(initial_state, np.ndarray) and self._state_count == 1:
+            initial_state = [initial_state]
+        if not isinstance(initial_state, Sequence) or isinstance(initial_state, (str, bytes)) \
+                or len(initial_state) != self._state_count:
+            raise ValueError(f"initial_state must be a list of {self._state_count} array(s)")
+        states = []
+        for k, (s, n) in enumerate(zip(initial_state, self._sizes)):
+            arr = as_float_array(s, f"initial_state[{k}]", self.dtype)
+            check_shape(arr, (batch, n), f"initial_state[{k}]", "(batch, state size)")
+            states.append(arr)
+        return states
+
+    # ---- backward ---------------------------------------------------------------------------------------------
+    def backward(self, d_out: Any) -> dict[str, Any]:
+        """As the built-in layers' backward: {"x", "initial_state", and every name of get_weights()}."""
+        return self._backward(d_out)
+
+    def _backward(self, d_out: Any, max_threads: int = 0) -> dict[str, Any]:
+        if self._last is None:
+            raise ValueError("backward() needs a preceding call with training=True (and no set_weights since)")
+        batch, time = self._last["batch"], self._last["time"]
+        out_shape = ((time, batch, self.units) if self.time_major else (batch, time, self.units)) \
+            if self.return_sequences else (batch, self.units)
+        if self.return_state:
+            if not isinstance(d_out, Sequence) or isinstance(d_out, (str, bytes)) \
+                    or len(d_out) != 1 + self._state_count:
+                raise TypeError(f"d_out must be a list of {1 + self._state_count} arrays (or None) like the output")
+            parts = list(d_out)
+        else:
+            parts = [d_out] + [None] * self._state_count
+        shapes = [out_shape, *[(batch, n) for n in self._sizes]]
+        checked = [np.zeros(shape, self.dtype) if p is None else as_float_array(p, "d_out", self.dtype)
+                   for p, shape in zip(parts, shapes)]
+        for arr, shape in zip(checked, shapes):
+            check_shape(arr, shape, "d_out")
+        d_y, d_states = checked[0], [a.copy() for a in checked[1:]]
+        if self.return_sequences:
+            d_y = d_y.transpose(1, 0, 2) if self.time_major else d_y
+        else:
+            d_states[0] += d_y
+        dx = np.zeros((batch, time, self.input_size), dtype=self.dtype)  # type: ignore[arg-type]
+        d_weights: dict[str, np.ndarray] = {}
+        rows = np.arange(batch)
+        for s in range(time - 1, -1, -1):
+            cache, active, source = self._last["caches"][s]
+            if self.return_sequences:
+                d_states[0] = d_states[0] + np.where(active[:, None], d_y[:, s], 0)
+            d_new = [np.where(active[:, None], d, 0) for d in d_states]
+            dx_s, d_prev, dw = self.cell.step_backward(d_new, cache)
+            np.add.at(dx, (rows[active], source[active]), np.asarray(dx_s)[active])
+            d_states = [np.where(active[:, None], p, d) for p, d in zip(d_prev, d_states)]
+            for name, g in dw.items():
+                d_weights[name] = d_weights[name] + g if name in d_weights else np.array(g, dtype=self.dtype)
+        for name, w in self.get_weights().items():
+            d_weights.setdefault(name, np.zeros_like(w))
+        dx_out = dx.transpose(1, 0, 2) if self.time_major else dx
+        return {"x": np.ascontiguousarray(dx_out), "initial_state": d_states, **d_weights}
+
+    def __repr__(self) -> str:
+        return f"RNN({type(self.cell).__name__}, units={self.units}, input_size={self.input_size})"
