@@ -1,8 +1,9 @@
 // C++ microbenchmarks of the engine (Google Benchmark), on issue 3's shapes:
 //   Forward/<cell>/<case>/threads:<n>   whole-sequence inference (return_sequences), ms and FLOP/s
 //   Train/<cell>/<case>/threads:<n>     forward with training plus backward to every gradient
-//   (cells: simple_rnn, lstm, gru, gru_reset_before, and the variants lstm_peephole, and lstm_dropout,
-//   lstm_recurrent_dropout, gru_recurrent_dropout with rate 0.25: those only in Train, masks being for training)
+//   (cells: simple_rnn, lstm, gru, gru_reset_before, and the variants lstm_peephole, lstm_ln, gru_ln,
+//   simple_rnn_ln, and lstm_dropout, lstm_recurrent_dropout, gru_recurrent_dropout with rate 0.25: those only in
+//   Train, masks being for training)
 //   PerStep/<cell>/H<h>                 batch 1, 1 input, 1000 steps: time per step (the streaming kernel)
 //   InputProduct/<case>, RecurrentProduct/<case>   the two products of a forward pass, for the roofline
 // FLOP/s counts multiply-adds as two FLOPs, of the products only (the gate passes are not counted).
@@ -30,6 +31,7 @@ struct CellInfo {
   CellType type;
   bool peephole = false;
   float dropout = 0.0f, recurrent_dropout = 0.0f;
+  bool layer_norm = false;
   bool training_only() const { return dropout > 0 || recurrent_dropout > 0; }
 };
 const CellInfo kCells[] = {{"simple_rnn", CellType::simple_rnn_tanh},
@@ -39,7 +41,10 @@ const CellInfo kCells[] = {{"simple_rnn", CellType::simple_rnn_tanh},
                            {"lstm_peephole", CellType::lstm, true},
                            {"lstm_dropout", CellType::lstm, false, 0.25f},
                            {"lstm_recurrent_dropout", CellType::lstm, false, 0.0f, 0.25f},
-                           {"gru_recurrent_dropout", CellType::gru, false, 0.0f, 0.25f}};
+                           {"gru_recurrent_dropout", CellType::gru, false, 0.0f, 0.25f},
+                           {"simple_rnn_ln", CellType::simple_rnn_tanh, false, 0.0f, 0.0f, true},
+                           {"lstm_ln", CellType::lstm, false, 0.0f, 0.0f, true},
+                           {"gru_ln", CellType::gru, false, 0.0f, 0.0f, true}};
 
 std::vector<float> random_vector(Index n, unsigned seed, float scale = 0.1f) {
   std::mt19937 gen(seed);
@@ -61,14 +66,15 @@ std::vector<float> dropout_mask(Index n, float rate, unsigned seed) {
 rnnfast::CellOptions options_of(const CellInfo& cell) {
   rnnfast::CellOptions o;
   o.peephole = cell.peephole;
+  o.layer_norm = cell.layer_norm;
   return o;
 }
 
 // Everything one layer call needs, sized for a case.
 struct Problem {
   rnnfast::Recurrent<float> rnn;
-  std::vector<float> x, kernel, recurrent, bias, peephole, input_mask, recurrent_mask, y, h, c, dy, dx, dh0, dc0,
-      dk, dr, db, dp;
+  std::vector<float> x, kernel, recurrent, bias, peephole, norm, input_mask, recurrent_mask, y, h, c, dy, dx, dh0,
+      dc0, dk, dr, db, dp, dn;
   rnnfast::Workspace<float> ws;
   rnnfast::SequenceInput<float> in;
   rnnfast::SequenceOptions opt;
@@ -80,6 +86,10 @@ struct Problem {
     if (cell.peephole) {
       peephole = random_vector(3 * k.units, 6);
       dp.resize(peephole.size());
+    }
+    if (cell.layer_norm) {
+      norm = random_vector(rnnfast::norm_size(type, k.units, options_of(cell)), 9, 1.0f);
+      dn.resize(norm.size());
     }
     if (cell.dropout > 0) input_mask = dropout_mask(k.batch * k.input, cell.dropout, 7);
     if (cell.recurrent_dropout > 0) recurrent_mask = dropout_mask(k.batch * k.units, cell.recurrent_dropout, 8);
@@ -109,7 +119,8 @@ struct Problem {
     out.c_final = c.data();
   }
   rnnfast::CellWeights<float> weights() const {
-    return {kernel.data(), recurrent.data(), bias.data(), peephole.empty() ? nullptr : peephole.data()};
+    return {kernel.data(), recurrent.data(), bias.data(), peephole.empty() ? nullptr : peephole.data(),
+            norm.empty() ? nullptr : norm.data()};
   }
   void forward(bool training) { rnn.forward(in, opt, weights(), out, ws, training); }
   void backward() {
@@ -119,7 +130,7 @@ struct Problem {
     gout.dx = dx.data();
     gout.dh0 = dh0.data();
     gout.dc0 = dc0.data();
-    gout.weights = {dk.data(), dr.data(), db.data(), dp.empty() ? nullptr : dp.data()};
+    gout.weights = {dk.data(), dr.data(), db.data(), dp.empty() ? nullptr : dp.data(), dn.empty() ? nullptr : dn.data()};
     rnn.backward(ws, weights(), gin, gout);
   }
 };
