@@ -3,13 +3,13 @@ states and weights in the contract's order; forward against the NumPy reference 
 modules, gradients against finite differences and PyTorch.
 
 Tolerances (float64): reference rtol 1e-10 / atol 1e-12; PyTorch rtol 1e-9 / atol 1e-11; finite differences
-(step 1e-6) rtol 1e-6 / atol 1e-8.
+as tests/test_gradcheck.py (step 1e-6, rtol 1e-6 / atol 1e-8).
 """
 
 import numpy as np
 import pytest
 from conftest import make_layer
-from test_gradcheck import TOL, loss_and_seeds, numeric_gradient
+from test_gradcheck import check_layer
 
 import reference
 import rnnfast as rf
@@ -69,23 +69,7 @@ def test_gradients(cell, merge_mode, return_sequences):
     x = rng.normal(size=(time, batch, features))
     states = [rng.normal(size=(batch, units)) * 0.5 for _ in range(2 * n)]
     lengths = np.array([4, 2, 0])
-
-    def loss():
-        return loss_and_seeds(bi(x, initial_state=states, lengths=lengths))[0]
-
-    outputs = bi(x, initial_state=states, lengths=lengths, training=True)
-    grads = bi.backward(loss_and_seeds(outputs)[1])
-    np.testing.assert_allclose(grads["x"], numeric_gradient(loss, x), **TOL, err_msg="x")
-    for k, s in enumerate(states):
-        np.testing.assert_allclose(grads["initial_state"][k], numeric_gradient(loss, s), **TOL, err_msg=f"state {k}")
-    weights = bi.get_weights()
-    for name, value in weights.items():
-        def weight_loss():
-            bi.set_weights(weights)
-            return loss()
-        numeric = numeric_gradient(weight_loss, value)
-        bi.set_weights(weights)
-        np.testing.assert_allclose(grads[name], numeric, **TOL, err_msg=name)
+    check_layer(bi, x, states, lengths)  # Bidirectional has the layers' call, backward and weights interface
 
 
 def test_structure_weights_and_validation():
