@@ -15,4 +15,5 @@ PYBIND11_MODULE(RNNFAST_MODULE, m) {
   m.doc() = "rnnfast's private C++ extension; use the rnnfast package instead.";
   m.attr("instruction_set") = RNNFAST_INSTRUCTION_SET;  // what the engine was compiled for
   rnnfast::python::register_engine(m);
+  rnnfast::python::register_optimizers(m);
 }

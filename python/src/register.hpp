@@ -4,4 +4,5 @@
 
 namespace rnnfast::python {
 void register_engine(pybind11::module_& m);
+void register_optimizers(pybind11::module_& m);
 }
