@@ -7,13 +7,13 @@ in a C++ engine.
 from __future__ import annotations
 
 from ._engine import core as _core
-from . import optimizers
+from . import losses, optimizers
 from .bidirectional import Bidirectional
 from .layers import GRU, LSTM, SimpleRNN
 from .rnn import RNN
 
 __version__ = "0.1.0"
-__all__ = ["GRU", "LSTM", "RNN", "Bidirectional", "SimpleRNN", "optimizers", "get_num_threads", "set_num_threads", "__version__"]
+__all__ = ["GRU", "LSTM", "RNN", "Bidirectional", "SimpleRNN", "losses", "optimizers", "get_num_threads", "set_num_threads", "__version__"]
 
 
 def set_num_threads(n: int) -> None:
