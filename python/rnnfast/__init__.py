@@ -1,7 +1,8 @@
 """rnnfast: fast recurrent neural networks on the CPU.
 
-SimpleRNN, LSTM and GRU layers with Keras' vocabulary and weight layouts, running forward and backward (BPTT)
-in a C++ engine.
+SimpleRNN, LSTM and GRU layers (with peepholes, layer norm, dropout, Bidirectional) with Keras' vocabulary and
+weight layouts, running forward and backward (BPTT) in a C++ engine; Dense, Embedding, losses, optimisers and
+Sequential models to train them with Keras' habits.
 """
 
 from __future__ import annotations
@@ -9,11 +10,14 @@ from __future__ import annotations
 from ._engine import core as _core
 from . import losses, optimizers
 from .bidirectional import Bidirectional
+from .core_layers import Dense, Embedding, TimeDistributed
 from .layers import GRU, LSTM, SimpleRNN
+from .model import Callback, EarlyStopping, History, Sequential
 from .rnn import RNN
 
 __version__ = "0.1.0"
-__all__ = ["GRU", "LSTM", "RNN", "Bidirectional", "SimpleRNN", "losses", "optimizers", "get_num_threads", "set_num_threads", "__version__"]
+__all__ = ["GRU", "LSTM", "RNN", "Bidirectional", "SimpleRNN", "Dense", "Embedding", "TimeDistributed",
+           "Sequential", "History", "Callback", "EarlyStopping", "losses", "optimizers", "get_num_threads", "set_num_threads", "__version__"]
 
 
 def set_num_threads(n: int) -> None:

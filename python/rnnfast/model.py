@@ -1,0 +1,357 @@
+"""Sequential models: a stack of layers trained with compile() and fit(), Keras' habits.
+
+    model = rf.Sequential([rf.LSTM(32, return_sequences=True), rf.LSTM(32), rf.Dense(1)])
+    model.compile(loss="mse", optimizer=rf.optimizers.Adam(1e-3, clipnorm=1.0))
+    history = model.fit(x, y, batch_size=32, epochs=10, validation_data=(xv, yv),
+                        callbacks=[rf.EarlyStopping(patience=3)])
+    model.evaluate(xv, yv), model.predict(x_new)
+
+Per-sequence `lengths` are passed to every recurrent layer; when the model's output is a sequence, the loss and
+the metrics leave out the steps past each sequence's length. `fit(..., tbptt_steps=k)` trains by truncated
+backpropagation through time (see fit).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import losses as _losses
+from . import optimizers as _optimizers
+from .bidirectional import Bidirectional
+from .core_layers import Dense, Embedding, TimeDistributed
+from .layers import _Recurrent
+from .rnn import RNN
+
+_RECURRENT = (_Recurrent, Bidirectional, RNN)
+_LAYERS = (*_RECURRENT, Dense, TimeDistributed, Embedding)
+
+
+class History:
+    """What fit() returns: history[name] is a list of one value per epoch (loss, metrics, val_*)."""
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+
+    def _record(self, epoch: int, logs: dict[str, float]) -> None:
+        self.epoch.append(epoch)
+        for k, v in logs.items():
+            self.history.setdefault(k, []).append(v)
+
+    def __repr__(self) -> str:
+        return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
+
+
+class Callback:
+    """Hooks of fit(); the model is set as self.model. on_epoch_end may set model.stop_training = True."""
+
+    model: Sequential
+
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None: ...
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None: ...
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None: ...
+
+
+class EarlyStopping(Callback):
+    """Stops training when `monitor` has not improved by more than min_delta for `patience` epochs (Keras);
+    restore_best_weights puts back the weights of the best epoch when it stops or training ends."""
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 0, min_delta: float = 0.0,
+                 mode: str = "auto", restore_best_weights: bool = False) -> None:
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        self.monitor = monitor
+        self.patience = int(patience)
+        self.min_delta = abs(float(min_delta))
+        self.higher_is_better = mode == "max" or (mode == "auto" and "acc" in monitor)
+        self.restore_best_weights = bool(restore_best_weights)
+        self.stopped_epoch: int | None = None
+
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+        self.best = -math.inf if self.higher_is_better else math.inf
+        self.wait = 0
+        self.best_weights: list[dict[str, np.ndarray]] | None = None
+        self.stopped_epoch = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if self.monitor not in logs:
+            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which fit() does not log "
+                             f"(it logs {sorted(logs)})")
+        value = logs[self.monitor]
+        improved = value > self.best + self.min_delta if self.higher_is_better else value < self.best - self.min_delta
+        if improved:
+            self.best, self.wait = value, 0
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            return
+        self.wait += 1
+        if self.wait > self.patience:
+            self.model.stop_training = True
+            self.stopped_epoch = epoch
+
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
+        if self.restore_best_weights and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+def _batches(n: int, batch_size: int, order: np.ndarray) -> list[np.ndarray]:
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+class Sequential:
+    """A stack of layers, each feeding the next: recurrent layers (SimpleRNN, LSTM, GRU, RNN, Bidirectional;
+    return_state=False, batch-major), Dense, TimeDistributed and Embedding."""
+
+    def __init__(self, layers: Sequence[Any] | None = None) -> None:
+        self.layers: list[Any] = []
+        for layer in layers or []:
+            self.add(layer)
+        self.loss: _losses.Loss | None = None
+        self.optimizer: _optimizers.Optimizer | None = None
+        self.metrics: list[str] = []
+        self.stop_training = False
+
+    def add(self, layer: Any) -> None:
+        if not isinstance(layer, _LAYERS):
+            raise TypeError(f"Sequential takes rnnfast layers, got {type(layer).__name__}")
+        if isinstance(layer, _RECURRENT) and (layer.return_state or layer.time_major):
+            raise ValueError("a recurrent layer in a Sequential model must have return_state=False and "
+                             "time_major=False")
+        self.layers.append(layer)
+
+    def compile(self, loss: Any, optimizer: Any = "adam", metrics: Sequence[str] | None = None) -> None:
+        """loss: a name ("mse", "mae", "binary_crossentropy", "sparse_categorical_crossentropy") or an rnnfast
+        loss; optimizer: a name or an rnnfast optimiser; metrics: ["accuracy"] for classification losses."""
+        self.loss = _losses.get(loss)
+        self.optimizer = _optimizers.get(optimizer)
+        self.metrics = [m for m in (metrics or [])]
+        for m in self.metrics:
+            if m not in ("accuracy", "acc"):
+                raise ValueError(f"unknown metric {m!r}: rnnfast knows 'accuracy'")
+            if not isinstance(self.loss, (_losses.BinaryCrossentropy, _losses.SparseCategoricalCrossentropy)):
+                raise ValueError("accuracy needs binary_crossentropy or sparse_categorical_crossentropy")
+
+    # ---- weights ----------------------------------------------------------------------------------------------
+    def get_weights(self) -> list[dict[str, np.ndarray]]:
+        """One dict per layer, as the layer's get_weights()."""
+        return [layer.get_weights() for layer in self.layers]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        if len(weights) != len(self.layers):
+            raise ValueError(f"set_weights expects {len(self.layers)} dicts (one per layer), got {len(weights)}")
+        for layer, w in zip(self.layers, weights):
+            layer.set_weights(w)
+
+    def _parameters(self) -> dict[str, np.ndarray]:
+        """The live weight arrays, "<layer index>/<name>", updated in place by the optimiser."""
+        params = {}
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, Bidirectional):
+                for prefix, sub in (("forward", layer.forward_layer), ("backward", layer.backward_layer)):
+                    params.update({f"{i}/{prefix}/{k}": v for k, v in self._live(sub).items()})
+            else:
+                params.update({f"{i}/{k}": v for k, v in self._live(layer).items()})
+        return params
+
+    @staticmethod
+    def _live(layer: Any) -> dict[str, np.ndarray]:
+        if isinstance(layer, RNN):
+            return {k: np.array(v, dtype=layer.dtype, copy=True) for k, v in layer.cell.get_weights().items()}
+        return layer._weights
+
+    # ---- forward and backward ---------------------------------------------------------------------------------
+    def __call__(self, x: Any, lengths: Any = None, training: bool = False) -> np.ndarray:
+        out = x
+        for layer in self.layers:
+            out = layer(out, lengths=lengths, training=training) if isinstance(layer, _RECURRENT) \
+                else layer(out, training=training)
+        return out
+
+    def _backward(self, d_out: np.ndarray) -> dict[str, np.ndarray]:
+        grads: dict[str, np.ndarray] = {}
+        d: Any = d_out
+        for i in range(len(self.layers) - 1, -1, -1):
+            g = self.layers[i].backward(d)
+            grads.update({f"{i}/{k}": v for k, v in g.items() if k not in ("x", "initial_state")})
+            d = g["x"]
+            if d is None:  # an Embedding: nothing below it
+                break
+        return grads
+
+    def _mask(self, out: np.ndarray, lengths: np.ndarray | None) -> np.ndarray | None:
+        """Steps past each sequence's length leave a sequence output's loss and metrics."""
+        if lengths is None or out.ndim != 3:
+            return None
+        return (np.arange(out.shape[1])[None, :] < np.asarray(lengths)[:, None]).astype(np.float64)
+
+    def _require_compiled(self) -> tuple[_losses.Loss, _optimizers.Optimizer]:
+        if self.loss is None or self.optimizer is None:
+            raise ValueError("compile() the model first")
+        return self.loss, self.optimizer
+
+    def train_on_batch(self, x: Any, y: Any, lengths: Any = None) -> dict[str, float]:
+        """One optimiser step on one batch; returns its loss (and metrics) before the step."""
+        loss_fn, optimizer = self._require_compiled()
+        out = self(x, lengths=lengths, training=True)
+        mask = self._mask(out, lengths)
+        value, d_out = loss_fn.value_and_gradient(y, out, mask)
+        params = self._parameters()
+        optimizer.apply(params, self._backward(d_out))
+        for i, layer in enumerate(self.layers):  # a NumPy cell may hand out copies: give it the new values
+            if isinstance(layer, RNN):
+                layer.set_weights({k: params[f"{i}/{k}"] for k in layer.cell.get_weights()})
+        logs = {"loss": value}
+        for m in self.metrics:
+            logs["accuracy"] = _losses.accuracy(loss_fn, y, out, mask)
+        return logs
+
+    # ---- Keras' loop ------------------------------------------------------------------------------------------
+    def fit(self, x: Any, y: Any, batch_size: int = 32, epochs: int = 1, verbose: int = 1,
+            validation_data: tuple[Any, ...] | None = None, shuffle: bool = True,
+            callbacks: Sequence[Callback] | None = None, lengths: Any = None, tbptt_steps: int | None = None,
+            seed: int | None = None) -> History:
+        """Trains for `epochs` passes over (x, y) in batches; returns a History.
+
+        validation_data: (x_val, y_val) or (x_val, y_val, lengths_val), evaluated after each epoch.
+        shuffle: a new order of the samples each epoch (from `seed`). verbose: 0 silent, 1 a progress bar per
+        epoch (tqdm), 2 one line per epoch.
+        tbptt_steps=k: truncated BPTT. Each batch of sequences runs in chunks of k steps; the recurrent state is
+        carried from chunk to chunk (starting from zeros), and each chunk is backpropagated and stepped on its
+        own, so memory is bounded by the chunk, not the sequence. Targets with a time axis (y of shape (n, time,
+        ...)) are cut alike; targets per sequence only train on the last chunk (the earlier ones advance the
+        state).
+        """
+        from tqdm.auto import tqdm
+
+        loss_fn, _ = self._require_compiled()
+        x_arr, y_arr = np.asarray(x), np.asarray(y)
+        n = len(x_arr)
+        if len(y_arr) != n:
+            raise ValueError(f"x and y must hold the same number of samples, got {n} and {len(y_arr)}")
+        lens = None if lengths is None else np.asarray(lengths)
+        if lens is not None and lens.shape != (n,):
+            raise ValueError(f"lengths must have shape ({n},), got {lens.shape}")
+        if tbptt_steps is not None:
+            tbptt_steps = int(tbptt_steps)
+            if tbptt_steps < 1:
+                raise ValueError(f"tbptt_steps must be >= 1, got {tbptt_steps}")
+            if any(isinstance(layer, Bidirectional) for layer in self.layers):
+                raise ValueError("truncated BPTT cannot run a Bidirectional layer (its backward direction needs the "
+                                 "whole sequence)")
+        batch_size = int(batch_size)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        rng = np.random.default_rng(seed)
+        history = History()
+        callbacks = list(callbacks or [])
+        for cb in callbacks:
+            cb.model = self
+            cb.on_train_begin()
+        self.stop_training = False
+        for epoch in range(int(epochs)):
+            order = rng.permutation(n) if shuffle else np.arange(n)
+            batches = _batches(n, batch_size, order)
+            bar = tqdm(batches, desc=f"epoch {epoch + 1}/{epochs}", disable=verbose != 1, leave=True, unit="batch")
+            sums: dict[str, float] = {}
+            seen = 0
+            for idx in bar:
+                xb, yb = x_arr[idx], y_arr[idx]
+                lb = None if lens is None else lens[idx]
+                logs = self.train_on_batch(xb, yb, lb) if tbptt_steps is None else self._train_tbptt(xb, yb, lb,
+                                                                                                  tbptt_steps)
+                for k, v in logs.items():
+                    sums[k] = sums.get(k, 0.0) + v * len(idx)
+                seen += len(idx)
+                bar.set_postfix({k: f"{v / seen:.4g}" for k, v in sums.items()})
+            epoch_logs = {k: v / max(seen, 1) for k, v in sums.items()}
+            if validation_data is not None:
+                xv, yv, *rest = validation_data
+                values = self.evaluate(xv, yv, batch_size=batch_size, lengths=rest[0] if rest else None,
+                                       return_dict=True)
+                epoch_logs.update({f"val_{k}": v for k, v in values.items()})
+            history._record(epoch, epoch_logs)
+            if verbose == 2 or (verbose == 1 and validation_data is not None):
+                print(f"epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k} {v:.4g}" for k, v in epoch_logs.items()))
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, epoch_logs)
+            if self.stop_training:
+                break
+        for cb in callbacks:
+            cb.on_train_end()
+        return history
+
+    def _train_tbptt(self, x: np.ndarray, y: np.ndarray, lengths: np.ndarray | None, k: int) -> dict[str, float]:
+        recurrent = [layer for layer in self.layers if isinstance(layer, _RECURRENT)]
+        time = x.shape[1]
+        per_step_targets = y.ndim >= 2 and y.shape[1] == time
+        saved = [(layer, layer.stateful) for layer in recurrent]
+        totals: dict[str, float] = {}
+        weight = 0.0
+        try:
+            for layer in recurrent:
+                layer.reset_states()
+                layer.stateful = True
+            for start in range(0, time, k):
+                stop = min(start + k, time)
+                xc = x[:, start:stop]
+                lc = None if lengths is None else np.clip(lengths - start, 0, stop - start)
+                last = stop == time
+                if not (per_step_targets or last):
+                    self(xc, lengths=lc)  # advances the carried state; nothing to learn from here
+                    continue
+                logs = self.train_on_batch(xc, y[:, start:stop] if per_step_targets else y, lc)
+                share = float(stop - start) if per_step_targets else 1.0
+                for name, v in logs.items():
+                    totals[name] = totals.get(name, 0.0) + v * share
+                weight += share
+        finally:
+            for layer, stateful in saved:
+                layer.stateful = stateful
+                layer.reset_states()
+        return {name: v / weight for name, v in totals.items()}
+
+    def evaluate(self, x: Any, y: Any, batch_size: int = 32, lengths: Any = None, verbose: int = 0,
+                 return_dict: bool = False) -> Any:
+        """The loss (and metrics) over (x, y), batch by batch without training: a float, or [loss, *metrics],
+        or a dict with return_dict=True."""
+        from tqdm.auto import tqdm
+
+        loss_fn, _ = self._require_compiled()
+        x_arr, y_arr = np.asarray(x), np.asarray(y)
+        lens = None if lengths is None else np.asarray(lengths)
+        totals: dict[str, float] = {}
+        weight = 0.0
+        for idx in tqdm(_batches(len(x_arr), int(batch_size), np.arange(len(x_arr))), disable=verbose != 1,
+                        desc="evaluate", unit="batch"):
+            lb = None if lens is None else lens[idx]
+            out = self(x_arr[idx], lengths=lb)
+            mask = self._mask(out, lb)
+            count = float(mask.sum()) if mask is not None else float(len(idx))
+            totals["loss"] = totals.get("loss", 0.0) + loss_fn(y_arr[idx], out, mask) * count
+            for _ in self.metrics:
+                totals["accuracy"] = totals.get("accuracy", 0.0) + _losses.accuracy(loss_fn, y_arr[idx], out,
+                                                                                    mask) * count
+            weight += count
+        values = {k: v / max(weight, 1.0) for k, v in totals.items()}
+        if return_dict:
+            return values
+        return values["loss"] if not self.metrics else [values["loss"], *(values["accuracy"] for _ in self.metrics)]
+
+    def predict(self, x: Any, batch_size: int = 32, lengths: Any = None, verbose: int = 0) -> np.ndarray:
+        """The model's outputs for x, batch by batch (inference: no dropout)."""
+        from tqdm.auto import tqdm
+
+        x_arr = np.asarray(x)
+        lens = None if lengths is None else np.asarray(lengths)
+        outs = [self(x_arr[idx], lengths=None if lens is None else lens[idx])
+                for idx in tqdm(_batches(len(x_arr), int(batch_size), np.arange(len(x_arr))), disable=verbose != 1,
+                                desc="predict", unit="batch")]
+        return np.concatenate(outs) if outs else np.zeros((0,))
+
+    def __repr__(self) -> str:
+        inner = ",\n  ".join(repr(layer) for layer in self.layers)
+        return f"Sequential([\n  {inner}\n])"
