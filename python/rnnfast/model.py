@@ -352,6 +352,13 @@ class Sequential:
                                 desc="predict", unit="batch")]
         return np.concatenate(outs) if outs else np.zeros((0,))
 
+    def save(self, path: Any) -> None:
+        """Architecture, weights, compile settings and optimiser state in one file (see rnnfast.saving);
+        rnnfast.load_model(path) reads it back."""
+        from .saving import save_model
+
+        save_model(self, path)
+
     def __repr__(self) -> str:
         inner = ",\n  ".join(repr(layer) for layer in self.layers)
         return f"Sequential([\n  {inner}\n])"
