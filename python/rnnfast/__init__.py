@@ -8,7 +8,7 @@ Sequential models to train them with Keras' habits.
 from __future__ import annotations
 
 from ._engine import core as _core
-from . import losses, optimizers
+from . import datasets, losses, optimizers
 from .bidirectional import Bidirectional
 from .core_layers import Dense, Embedding, TimeDistributed
 from .layers import GRU, LSTM, SimpleRNN
@@ -18,7 +18,7 @@ from .saving import load_model, save_model
 
 __version__ = "0.1.0"
 __all__ = ["GRU", "LSTM", "RNN", "Bidirectional", "SimpleRNN", "Dense", "Embedding", "TimeDistributed",
-           "Sequential", "History", "Callback", "EarlyStopping", "load_model", "save_model", "losses", "optimizers", "get_num_threads", "set_num_threads", "__version__"]
+           "Sequential", "History", "Callback", "EarlyStopping", "load_model", "save_model", "datasets", "losses", "optimizers", "get_num_threads", "set_num_threads", "__version__"]
 
 
 def set_num_threads(n: int) -> None:
