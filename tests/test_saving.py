@@ -74,7 +74,7 @@ def test_damaged_files_raise_clear_errors(tmp_path):
         "damaged header": good[:8] + b"[" + good[9:],
         "huge header size": struct.pack("<Q", 2**40) + good[8:],
     }
-    for what, data in cases.items():
+    for data in cases.values():
         path.write_bytes(data)
         with pytest.raises(ValueError, match="m.safetensors"):  # the message names the file
             rf.load_model(path)

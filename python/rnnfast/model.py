@@ -128,12 +128,12 @@ class Sequential:
         loss; optimizer: a name or an rnnfast optimiser; metrics: ["accuracy"] for classification losses."""
         self.loss = _losses.get(loss)
         self.optimizer = _optimizers.get(optimizer)
-        self.metrics = [m for m in (metrics or [])]
-        for m in self.metrics:
+        for m in metrics or []:
             if m not in ("accuracy", "acc"):
                 raise ValueError(f"unknown metric {m!r}: rnnfast knows 'accuracy'")
             if not isinstance(self.loss, (_losses.BinaryCrossentropy, _losses.SparseCategoricalCrossentropy)):
                 raise ValueError("accuracy needs binary_crossentropy or sparse_categorical_crossentropy")
+        self.metrics = ["accuracy"] if metrics else []
 
     # ---- weights ----------------------------------------------------------------------------------------------
     def get_weights(self) -> list[dict[str, np.ndarray]]:
@@ -205,7 +205,7 @@ class Sequential:
             if isinstance(layer, RNN):
                 layer.set_weights({k: params[f"{i}/{k}"] for k in layer.cell.get_weights()})
         logs = {"loss": value}
-        for m in self.metrics:
+        if self.metrics:
             logs["accuracy"] = _losses.accuracy(loss_fn, y, out, mask)
         return logs
 
@@ -332,14 +332,14 @@ class Sequential:
             mask = self._mask(out, lb)
             count = float(mask.sum()) if mask is not None else float(len(idx))
             totals["loss"] = totals.get("loss", 0.0) + loss_fn(y_arr[idx], out, mask) * count
-            for _ in self.metrics:
+            if self.metrics:
                 totals["accuracy"] = totals.get("accuracy", 0.0) + _losses.accuracy(loss_fn, y_arr[idx], out,
                                                                                     mask) * count
             weight += count
         values = {k: v / max(weight, 1.0) for k, v in totals.items()}
         if return_dict:
             return values
-        return values["loss"] if not self.metrics else [values["loss"], *(values["accuracy"] for _ in self.metrics)]
+        return [values["loss"], values["accuracy"]] if self.metrics else values["loss"]
 
     def predict(self, x: Any, batch_size: int = 32, lengths: Any = None, verbose: int = 0) -> np.ndarray:
         """The model's outputs for x, batch by batch (inference: no dropout)."""
