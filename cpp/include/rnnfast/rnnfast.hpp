@@ -2,5 +2,7 @@
 #pragma once
 
 #include "rnnfast/gemm.hpp"
+#include "rnnfast/optimizers.hpp"
 #include "rnnfast/recurrent.hpp"
 #include "rnnfast/sequence.hpp"
+#include "rnnfast/stream.hpp"

@@ -1,0 +1,192 @@
+// C++ tests of rnnfast::Stream, the streaming API: for every cell and variant, step() by step() equals the
+// whole-sequence engine (float64, 1e-12); and after warm-up a million steps allocate nothing (malloc and operator
+// new are counted). Plain asserts: no test framework needed.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "rnnfast/rnnfast.hpp"
+
+// ---- allocation counting (glibc: the real allocator stays reachable as __libc_malloc) ----
+#if defined(__GLIBC__)
+extern "C" {
+void* __libc_malloc(std::size_t);
+void* __libc_calloc(std::size_t, std::size_t);
+void* __libc_realloc(void*, std::size_t);
+void* __libc_memalign(std::size_t, std::size_t);
+}
+static long long g_allocations = 0;
+extern "C" void* malloc(std::size_t n) {
+  ++g_allocations;
+  return __libc_malloc(n);
+}
+extern "C" void* calloc(std::size_t n, std::size_t m) {
+  ++g_allocations;
+  return __libc_calloc(n, m);
+}
+extern "C" void* realloc(void* p, std::size_t n) {
+  ++g_allocations;
+  return __libc_realloc(p, n);
+}
+extern "C" int posix_memalign(void** p, std::size_t alignment, std::size_t n) {
+  ++g_allocations;
+  *p = __libc_memalign(alignment, n);
+  return *p ? 0 : 12;
+}
+extern "C" void* aligned_alloc(std::size_t alignment, std::size_t n) {
+  ++g_allocations;
+  return __libc_memalign(alignment, n);
+}
+#define RNNFAST_COUNTS_ALLOCATIONS 1
+#endif
+void* operator new(std::size_t n) {
+#ifdef RNNFAST_COUNTS_ALLOCATIONS
+  if (void* p = malloc(n)) return p;
+#else
+  if (void* p = std::malloc(n)) return p;
+#endif
+  throw std::bad_alloc();
+}
+// operator new above takes its memory from malloc, so free is the matching release (GCC cannot see that).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#pragma GCC diagnostic pop
+
+namespace {
+
+using rnnfast::CellType;
+using rnnfast::Index;
+
+int failures = 0;
+void check(bool ok, const std::string& what) {
+  if (!ok) {
+    std::printf("FAILED: %s\n", what.c_str());
+    ++failures;
+  }
+}
+
+std::vector<double> random_vector(Index n, unsigned seed, double scale) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<double> dist(-scale, scale);
+  std::vector<double> v(static_cast<std::size_t>(n));
+  for (auto& x : v) x = dist(gen);
+  return v;
+}
+
+struct Variant {
+  const char* name;
+  CellType type;
+  rnnfast::CellOptions options;
+};
+
+void test_matches_the_sequence_engine(const Variant& v) {
+  const Index B = 2, T = 7, D = 3, H = 5;
+  const Index G = rnnfast::gate_count(v.type) * H;
+  auto kernel = random_vector(D * G, 1, 0.5), recurrent = random_vector(H * G, 2, 0.5);
+  auto bias = random_vector(rnnfast::bias_size(v.type, H), 3, 0.5), peephole = random_vector(3 * H, 4, 0.5);
+  auto norm = random_vector(std::max<Index>(rnnfast::norm_size(v.type, H, v.options), 1), 5, 1.0);
+  auto x = random_vector(T * B * D, 6, 1.0);  // time-major
+  auto h0 = random_vector(B * H, 7, 0.5), c0 = random_vector(B * H, 8, 0.5);
+  rnnfast::CellWeights<double> w{kernel.data(), recurrent.data(), bias.data(),
+                                 v.options.peephole ? peephole.data() : nullptr,
+                                 v.options.layer_norm ? norm.data() : nullptr};
+  const bool lstm = rnnfast::has_cell_state(v.type);
+
+  rnnfast::Recurrent<double> rnn(v.type, D, H, v.options);
+  rnnfast::SequenceInput<double> in;
+  in.batch = B;
+  in.time = T;
+  in.input_size = D;
+  in.x = x.data();
+  in.h0 = h0.data();
+  in.c0 = lstm ? c0.data() : nullptr;
+  rnnfast::SequenceOptions opt;
+  opt.time_major = true;
+  opt.return_sequences = true;
+  std::vector<double> y(T * B * H), h(B * H), c(B * H);
+  rnnfast::Workspace<double> ws;
+  rnn.forward(in, opt, w, {y.data(), h.data(), lstm ? c.data() : nullptr}, ws, false);
+
+  rnnfast::Stream<double> stream(v.type, D, H, w, v.options, B);
+  stream.reset(h0.data(), lstm ? c0.data() : nullptr);
+  std::vector<double> out(B * H);
+  double worst = 0;
+  for (Index t = 0; t < T; ++t) {
+    stream.step(x.data() + t * B * D, out.data());
+    for (Index i = 0; i < B * H; ++i) worst = std::max(worst, std::abs(out[i] - y[t * B * H + i]));
+  }
+  for (Index i = 0; i < B * H && lstm; ++i) worst = std::max(worst, std::abs(stream.c()[i] - c[i]));
+  check(worst < 1e-12, std::string(v.name) + ": stream differs from the sequence engine by " + std::to_string(worst));
+}
+
+void test_a_million_steps_allocate_nothing(const Variant& v, Index units) {
+  const Index D = 1, G = rnnfast::gate_count(v.type) * units;
+  auto kernel = random_vector(D * G, 1, 0.5), recurrent = random_vector(units * G, 2, 0.5);
+  auto bias = random_vector(rnnfast::bias_size(v.type, units), 3, 0.5), peephole = random_vector(3 * units, 4, 0.5);
+  auto norm = random_vector(std::max<Index>(rnnfast::norm_size(v.type, units, v.options), 1), 5, 1.0);
+  std::vector<float> k(kernel.begin(), kernel.end()), r(recurrent.begin(), recurrent.end()),
+      b(bias.begin(), bias.end()), p(peephole.begin(), peephole.end()), n(norm.begin(), norm.end());
+  rnnfast::Stream<float> stream(v.type, D, units, {k.data(), r.data(), b.data(),
+                                                   v.options.peephole ? p.data() : nullptr,
+                                                   v.options.layer_norm ? n.data() : nullptr},
+                                v.options);
+  std::vector<float> y(units);
+  float x = 0.5f;
+  for (int i = 0; i < 100; ++i) stream.step(&x, y.data());  // warm-up
+#ifdef RNNFAST_COUNTS_ALLOCATIONS
+  const long long before = g_allocations;
+#endif
+  float sum = 0;
+  for (int i = 0; i < 1000000; ++i) {
+    x = static_cast<float>(std::sin(i * 0.01));
+    stream.step(&x, y.data());
+    sum += y[0];
+  }
+#ifdef RNNFAST_COUNTS_ALLOCATIONS
+  const long long allocations = g_allocations - before;
+  check(allocations == 0, std::string(v.name) + ": a million steps allocated " + std::to_string(allocations) +
+                              " times");
+#endif
+  check(std::isfinite(sum), std::string(v.name) + ": non-finite outputs");
+}
+
+}  // namespace
+
+int main() {
+  rnnfast::CellOptions plain, peephole, layer_norm, both;
+  peephole.peephole = true;
+  layer_norm.layer_norm = true;
+  both.peephole = both.layer_norm = true;
+  const Variant variants[] = {
+      {"simple_rnn_tanh", CellType::simple_rnn_tanh, plain}, {"simple_rnn_relu", CellType::simple_rnn_relu, plain},
+      {"lstm", CellType::lstm, plain},                       {"lstm_peephole", CellType::lstm, peephole},
+      {"gru", CellType::gru, plain},                         {"gru_reset_before", CellType::gru_reset_before, plain},
+      {"simple_rnn_ln", CellType::simple_rnn_tanh, layer_norm}, {"lstm_ln", CellType::lstm, layer_norm},
+      {"lstm_peephole_ln", CellType::lstm, both},            {"gru_ln", CellType::gru, layer_norm},
+  };
+#ifdef RNNFAST_COUNTS_ALLOCATIONS
+  {  // the counter itself sees allocations, by malloc and by new
+    const long long before = g_allocations;
+    auto* probe = new std::vector<int>(1000);
+    void* raw = std::malloc(16);
+    asm volatile("" : : "r"(probe), "r"(raw) : "memory");  // keep both allocations
+    const long long counted = g_allocations - before;
+    check(counted >= 3, "the allocation counter saw " + std::to_string(counted) + " of 3 allocations");
+    delete probe;
+    std::free(raw);
+  }
+#endif
+  for (const auto& v : variants) test_matches_the_sequence_engine(v);
+  for (const auto& v : variants) test_a_million_steps_allocate_nothing(v, 32);
+#ifndef RNNFAST_COUNTS_ALLOCATIONS
+  std::printf("note: allocations are counted on glibc only\n");
+#endif
+  std::printf("%s\n", failures == 0 ? "all stream tests passed" : "stream tests FAILED");
+  return failures == 0 ? 0 : 1;
+}
