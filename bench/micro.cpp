@@ -4,7 +4,8 @@
 //   (cells: simple_rnn, lstm, gru, gru_reset_before, and the variants lstm_peephole, lstm_ln, gru_ln,
 //   simple_rnn_ln, and lstm_dropout, lstm_recurrent_dropout, gru_recurrent_dropout with rate 0.25: those only in
 //   Train, masks being for training)
-//   PerStep/<cell>/H<h>                 batch 1, 1 input, 1000 steps: time per step (the streaming kernel)
+//   PerStep/<cell>/H<h>                 batch 1, 1 input, 1000 steps: time per step within one sequence call
+//   Stream/<cell>/H<h>                  batch 1, 1 input: one rnnfast::Stream::step() call (the streaming API)
 //   InputProduct/<case>, RecurrentProduct/<case>   the two products of a forward pass, for the roofline
 // FLOP/s counts multiply-adds as two FLOPs, of the products only (the gate passes are not counted).
 #include <benchmark/benchmark.h>
@@ -178,6 +179,19 @@ void bm_per_step(benchmark::State& st, CellInfo cell, Index units) {
                                                    benchmark::Counter::kInvert);
 }
 
+void bm_stream(benchmark::State& st, CellInfo cell, Index units) {
+  const Case k{"stream", 1, 1, 1, units};
+  Problem p(cell, k);  // its weights
+  rnnfast::Stream<float> stream(cell.type, 1, units, p.weights(), options_of(cell));
+  std::vector<float> y(static_cast<std::size_t>(units));
+  float x = 0.5f;
+  for (auto _ : st) {
+    stream.step(&x, y.data());
+    benchmark::DoNotOptimize(y.data());
+    x = -x;
+  }
+}
+
 void bm_input_product(benchmark::State& st, Case k) {
   rnnfast::set_num_threads(1);
   const Index G = 4 * k.units, rows = k.batch * k.time;
@@ -233,6 +247,12 @@ int register_all() {
         benchmark::RegisterBenchmark(("PerStep/" + std::string(cell.name) + "/H" + std::to_string(units)).c_str(),
                                      bm_per_step, cell, units)
             ->Unit(benchmark::kMicrosecond);
+  for (const auto& cell : kCells)
+    if (!cell.training_only())
+      for (Index units : {8, 16, 32, 64, 128})
+        benchmark::RegisterBenchmark(("Stream/" + std::string(cell.name) + "/H" + std::to_string(units)).c_str(),
+                                     bm_stream, cell, units)
+            ->Unit(benchmark::kNanosecond);
   return 0;
 }
 const int registered = register_all();

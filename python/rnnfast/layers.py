@@ -69,6 +69,9 @@ class _Recurrent:
         self._engine: Any = None
         self._states: list[np.ndarray] | None = None
         self._last: dict[str, Any] | None = None
+        self._stream: Any = None  # the C++ stream of step(), built from the weights of its time
+        self._step_shape: tuple[int, int] | None = None
+        self._out_shape: tuple[int, int] | None = None
         if input_size is not None:
             self.build(check_int(input_size, "input_size", 1))  # type: ignore[arg-type]
 
@@ -162,6 +165,15 @@ class _Recurrent:
             self._engine = engine_type(self._cell_name(), input_size, self.units, **self._engine_options())
             self.input_size = input_size
         self._last = None
+        self._stream = None
+
+    def _weights_updated(self) -> None:
+        """Called after the weight arrays were changed in place (an optimiser step): step() restarts from them
+        (with its current state)."""
+        if self._stream is not None:
+            states = self.step_state
+            self._stream = None
+            self._start_stream(states[0].shape[0], states)
 
     def get_weights(self) -> dict[str, np.ndarray]:
         """Copies of the weights in Keras layout and gate order ({} before the layer is built)."""
@@ -319,6 +331,74 @@ class _Recurrent:
             return {}
         names = {"input_mask": "input", "recurrent_mask": "recurrent"}
         return {names[k]: v.copy() for k, v in self._last["masks"].items()}
+
+    # ---- streaming ----------------------------------------------------------------------------------------------
+    def step(self, x_t: Any, state: Any = None) -> np.ndarray:
+        """One time step with the state kept inside the layer (for streams: audio, control, events), in C++
+        with no per-step allocation besides the returned array.
+
+        x_t: (batch, input_size). Returns h_t, (batch, units). state: a list like initial_state to start from
+        (else the state the previous step left; zeros at first, or after reset_step()). A new batch size starts
+        from zeros. No dropout, no lengths: the inference step of the layer, equal to a whole-sequence call step
+        by step. step() takes the weights when it starts: after set_weights it restarts from them.
+        """
+        if state is None and self._stream is not None:
+            try:  # the C++ side checks dtype, shape and layout in a few ns; anything else takes the slow path
+                return self._stream.step(x_t, np.empty(self._out_shape, self.dtype))
+            except TypeError:
+                pass
+        return self._step_checked(x_t, state)
+
+    def _step_checked(self, x_t: Any, state: Any) -> np.ndarray:
+        x = as_float_array(x_t, "x_t", self.dtype)
+        if x.ndim != 2:
+            raise ValueError(f"x_t must be 2-D (batch, input_size), got shape {x.shape}")
+        if not self.built:
+            self.build(x.shape[1])
+        if x.shape[1] != self.input_size:
+            raise ValueError(f"x_t must have {self.input_size} features (the layer's input_size), got {x.shape}")
+        batch = x.shape[0]
+        if batch < 1:
+            raise ValueError("x_t must have at least one row")
+        states = None if state is None else self._check_initial_state(state, batch)
+        if self._stream is None or self._step_shape != x.shape or states is not None:
+            self._start_stream(batch, states)
+        return self._stream.step(x, np.empty((batch, self.units), self.dtype))
+
+    def _start_stream(self, batch: int, states: list[np.ndarray] | None) -> None:
+        w = self._weights
+        extra = self._engine_weights(w)
+        options = self._engine_options()
+        stream_type = _core.Stream32 if self.dtype == np.float32 else _core.Stream64
+        self._stream = stream_type(
+            self._cell_name(), self.input_size, self.units, batch, options.get("peephole", False),
+            options["layer_norm"], options["layer_norm_epsilon"], w["kernel"], w["recurrent_kernel"], w["bias"],
+            extra.get("peephole"), extra.get("norm"))
+        self._step_shape = (batch, self.input_size)  # type: ignore[assignment]
+        self._out_shape = (batch, self.units)
+        if states is not None:
+            self._stream.reset(np.ascontiguousarray(states[0], self.dtype),
+                               np.ascontiguousarray(states[1], self.dtype) if len(states) > 1 else None)
+
+    def reset_step(self, state: Any = None) -> None:
+        """Zero the state of step() (or set it: a list like initial_state)."""
+        if self._stream is None:
+            if state is not None:
+                states = self._check_initial_state(state, np.shape(state[0])[0])
+                self._start_stream(states[0].shape[0], states)
+            return
+        if state is None:
+            self._stream.reset()
+        else:
+            states = self._check_initial_state(state, self._stream.batch)
+            self._stream.reset(states[0], states[1] if len(states) > 1 else None)
+
+    @property
+    def step_state(self) -> list[np.ndarray] | None:
+        """The state step() carries ([h] or [h, c]), copies; None before the first step."""
+        if self._stream is None:
+            return None
+        return [self._stream.state(False), self._stream.state(True)][: self._state_count]
 
     # ---- backward ---------------------------------------------------------------------------------------------
     def backward(self, d_out: Any) -> dict[str, Any]:

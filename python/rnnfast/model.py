@@ -201,9 +201,11 @@ class Sequential:
         value, d_out = loss_fn.value_and_gradient(y, out, mask)
         params = self._parameters()
         optimizer.apply(params, self._backward(d_out))
-        for i, layer in enumerate(self.layers):  # a NumPy cell may hand out copies: give it the new values
-            if isinstance(layer, RNN):
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, RNN):  # a NumPy cell may hand out copies: give it the new values
                 layer.set_weights({k: params[f"{i}/{k}"] for k in layer.cell.get_weights()})
+            elif isinstance(layer, _Recurrent):
+                layer._weights_updated()  # its step() stream packed the old values
         logs = {"loss": value}
         if self.metrics:
             logs["accuracy"] = _losses.accuracy(loss_fn, y, out, mask)

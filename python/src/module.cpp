@@ -16,4 +16,5 @@ PYBIND11_MODULE(RNNFAST_MODULE, m) {
   m.attr("instruction_set") = RNNFAST_INSTRUCTION_SET;  // what the engine was compiled for
   rnnfast::python::register_engine(m);
   rnnfast::python::register_optimizers(m);
+  rnnfast::python::register_stream(m);
 }

@@ -141,8 +141,10 @@ class Stream {
     const Index H = units_;
     const Team solo(0, 1, nullptr);
     const StepContext<T> ctx{weights_, u_, all_units(), solo};
-    for (int g = 0; g < Cell::gates; ++g)  // x·W_g into the gate slots the step reads
-      w_.multiply(all_units(), g, batch_, x, input_size_, saved_.data() + g * H, saved_width_, false);
+    // x·W_g into the gate slots the step reads
+    if (!w_.multiply_gates(all_units(), 0, Cell::gates, batch_, x, input_size_, saved_.data(), saved_width_, false))
+      for (int g = 0; g < Cell::gates; ++g)
+        w_.multiply(all_units(), g, batch_, x, input_size_, saved_.data() + g * H, saved_width_, false);
     StepForward<T> s;
     s.batch = batch_;
     s.h_prev = s.h_in = h_at(current_);

@@ -85,6 +85,23 @@ class PackedGates {
       linalg::pack_panels(matrix + g * units_, gates_ * units_, transposed, k_, units_, p0, p1, data_ + g * block());
   }
 
+  // Gates [first, first + count) in one product, when this slice is every unit and whole panels tile each gate:
+  // their packed blocks then form one packed K × count·H matrix, and out (gate 0's destination, gate g at
+  // out + g·H) gets all their columns at once — for batch 1, panels four at a time instead of each gate's one or
+  // two alone. Returns false (and does nothing) where that does not apply.
+  bool multiply_gates(UnitSlice slice, int first, int count, Index rows, const T* a, Index lda, T* out, Index ld,
+                      bool accumulate) const {
+    if constexpr (!kPackedKernels) {
+      return false;
+    } else {
+      using S = linalg::PanelShape<T>;
+      if (slice.begin != 0 || slice.end != units_ || units_ % S::nr != 0) return false;
+      const linalg::PackedMatrix<T> joined{data_ + first * block(), k_, count * units_};
+      linalg::gemm_packed(rows, a, lda, joined, 0, S::panels(count * units_), out + first * units_, ld, accumulate);
+      return true;
+    }
+  }
+
   // block[:, slice] (+)= a · M_g[:, slice]: block is the rows × H destination of gate g (row stride ld).
   void multiply(UnitSlice slice, int g, Index rows, const T* a, Index lda, T* block, Index ld, bool accumulate) const {
     if constexpr (kPackedKernels) {
@@ -288,6 +305,7 @@ void add_recurrent_gradient(const StepBackward<T>& s, Index units, UnitSlice u, 
 template <class T>
 void recurrent_product(const StepContext<T>& ctx, int first, int count, Index batch, const T* h, Index ld_h, T* out,
                        Index ld_out, bool accumulate) {
+  if (ctx.packed.multiply_gates(ctx.units, first, count, batch, h, ld_h, out, ld_out, accumulate)) return;
   for (int g = first; g < first + count; ++g)
     ctx.packed.multiply(ctx.units, g, batch, h, ld_h, out + g * ctx.packed.gate(g).n, ld_out, accumulate);
 }

@@ -1,0 +1,161 @@
+// Binds rnnfast::Stream<T> as _core.Stream32 / Stream64: one time step per call for layer.step(). The arrays
+// must already have the exact dtype, shape and layout (the Python layer checks them with user-facing messages),
+// so that a step converts nothing and allocates nothing besides what the caller passes.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <type_traits>
+
+#include "register.hpp"
+#include "rnnfast/rnnfast.hpp"
+
+namespace py = pybind11;
+
+namespace rnnfast::python {
+namespace {
+
+template <class T>
+using Exact = py::array_t<T, py::array::c_style>;  // no forcecast: a wrong dtype is an error, not a copy
+
+CellType cell_type(const std::string& name) {
+  if (name == "simple_rnn_tanh") return CellType::simple_rnn_tanh;
+  if (name == "simple_rnn_relu") return CellType::simple_rnn_relu;
+  if (name == "lstm") return CellType::lstm;
+  if (name == "gru") return CellType::gru;
+  if (name == "gru_reset_before") return CellType::gru_reset_before;
+  throw py::value_error("unknown cell type '" + name + "'");
+}
+
+// The data of h if it is a C-contiguous, native-order ndarray of T of exactly rows × cols (and writable when
+// asked), else nullptr. Reads NumPy's array structs through pybind11's proxies, so that checking a step's two
+// arguments costs tens of nanoseconds rather than a conversion each.
+template <class T>
+T* exact_data(py::handle h, py::ssize_t rows, py::ssize_t cols, bool writable) {
+  using api = py::detail::npy_api;
+  if (!api::get().PyArray_Check_(h.ptr())) return nullptr;
+  const auto* a = py::detail::array_proxy(h.ptr());
+  const auto* descr = py::detail::array_descriptor_proxy(a->descr);
+  constexpr int wanted = std::is_same_v<T, float> ? api::NPY_FLOAT_ : api::NPY_DOUBLE_;
+  static const bool little_endian = [] {
+    const std::uint16_t one = 1;
+    return *reinterpret_cast<const unsigned char*>(&one) == 1;
+  }();
+  const bool native = descr->byteorder == '=' || descr->byteorder == (little_endian ? '<' : '>');
+  if (descr->type_num != wanted || !native || a->nd != 2 || a->dimensions[0] != rows || a->dimensions[1] != cols)
+    return nullptr;
+  if (!(a->flags & api::NPY_ARRAY_C_CONTIGUOUS_) || (writable && !(a->flags & api::NPY_ARRAY_WRITEABLE_)))
+    return nullptr;
+  return reinterpret_cast<T*>(a->data);
+}
+
+template <class T>
+const T* optional_data(const std::optional<Exact<T>>& a) {
+  return a ? a->data() : nullptr;
+}
+
+template <class T>
+void require_size(const Exact<T>& a, py::ssize_t n, const char* what) {
+  if (a.size() != n) throw py::value_error(std::string("rnnfast._core.Stream: ") + what + " has the wrong size");
+}
+
+template <class T>
+class PyStream {
+ public:
+  PyStream(const std::string& cell, Index input_size, Index units, Index batch, bool peephole, bool layer_norm,
+           double layer_norm_epsilon, const Exact<T>& kernel, const Exact<T>& recurrent_kernel, const Exact<T>& bias,
+           const std::optional<Exact<T>>& peephole_weights, const std::optional<Exact<T>>& norm)
+      : stream_(make(cell, input_size, units, batch, peephole, layer_norm, layer_norm_epsilon, kernel,
+                     recurrent_kernel, bias, peephole_weights, norm)) {}
+
+  // x (batch × input_size) in, the new h (batch × units) into out; returns out. Arguments of another dtype,
+  // shape or layout raise TypeError (the Python layer then converts them or reports what is wrong).
+  py::object step(py::handle x, py::handle out) {
+    const T* in = exact_data<T>(x, stream_.batch(), stream_.input_size(), false);
+    T* y = exact_data<T>(out, stream_.batch(), stream_.units(), true);
+    if (in == nullptr || y == nullptr)
+      throw py::type_error("rnnfast._core.Stream.step: x and out must be C-contiguous arrays of the stream's "
+                           "dtype, (batch, input_size) and (batch, units)");
+    if (stream_.units() * stream_.units() * stream_.batch() >= kReleaseGilWork) {
+      py::gil_scoped_release release;
+      stream_.step(in, y);
+    } else {  // a step of a few hundred ns: releasing the GIL would cost a good part of it
+      stream_.step(in, y);
+    }
+    return py::reinterpret_borrow<py::object>(out);
+  }
+
+  void reset(const std::optional<Exact<T>>& h, const std::optional<Exact<T>>& c) {
+    if (!h) {
+      stream_.reset();
+      return;
+    }
+    require_size(*h, stream_.batch() * stream_.units(), "h");
+    if (c) require_size(*c, stream_.batch() * stream_.units(), "c");
+    stream_.reset(h->data(), optional_data(c));
+  }
+
+  Exact<T> state(bool cell_state) const {
+    Exact<T> out({stream_.batch(), stream_.units()});
+    const T* from = cell_state ? stream_.c() : stream_.h();
+    std::copy(from, from + stream_.batch() * stream_.units(), out.mutable_data());
+    return out;
+  }
+
+  Index batch() const { return stream_.batch(); }
+
+ private:
+  static constexpr Index kReleaseGilWork = 64 * 64;
+
+  static Stream<T> make(const std::string& cell, Index input_size, Index units, Index batch, bool peephole,
+                        bool layer_norm, double layer_norm_epsilon, const Exact<T>& kernel,
+                        const Exact<T>& recurrent_kernel, const Exact<T>& bias,
+                        const std::optional<Exact<T>>& peephole_weights, const std::optional<Exact<T>>& norm) {
+    const CellType type = cell_type(cell);
+    CellOptions options;
+    options.peephole = peephole;
+    options.layer_norm = layer_norm;
+    options.layer_norm_epsilon = layer_norm_epsilon;
+    const Index G = gate_count(type) * units;
+    require_size(kernel, input_size * G, "kernel");
+    require_size(recurrent_kernel, units * G, "recurrent_kernel");
+    require_size(bias, bias_size(type, units), "bias");
+    if (peephole_weights) require_size(*peephole_weights, 3 * units, "peephole");
+    if (norm) require_size(*norm, norm_size(type, units, options), "norm");
+    CellWeights<T> w{kernel.data(), recurrent_kernel.data(), bias.data(), optional_data(peephole_weights),
+                     optional_data(norm)};
+    try {
+      return Stream<T>(type, input_size, units, w, options, batch);
+    } catch (const std::invalid_argument& e) {
+      throw py::value_error(e.what());
+    }
+  }
+
+  Stream<T> stream_;
+};
+
+template <class T>
+void register_stream_type(py::module_& m, const char* name) {
+  py::class_<PyStream<T>>(m, name)
+      .def(py::init<const std::string&, Index, Index, Index, bool, bool, double, const Exact<T>&, const Exact<T>&,
+                    const Exact<T>&, const std::optional<Exact<T>>&, const std::optional<Exact<T>>&>(),
+           py::arg("cell"), py::arg("input_size"), py::arg("units"), py::arg("batch"), py::arg("peephole"),
+           py::arg("layer_norm"), py::arg("layer_norm_epsilon"), py::arg("kernel"), py::arg("recurrent_kernel"),
+           py::arg("bias"), py::arg("peephole_weights") = py::none(), py::arg("norm") = py::none())
+      .def("step", &PyStream<T>::step, py::arg("x"), py::arg("out"))
+      .def("reset", &PyStream<T>::reset, py::arg("h") = py::none(), py::arg("c") = py::none())
+      .def("state", &PyStream<T>::state, py::arg("cell_state"))
+      .def_property_readonly("batch", &PyStream<T>::batch);
+}
+
+}  // namespace
+
+void register_stream(py::module_& m) {
+  register_stream_type<float>(m, "Stream32");
+  register_stream_type<double>(m, "Stream64");
+}
+
+}  // namespace rnnfast::python

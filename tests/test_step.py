@@ -1,0 +1,65 @@
+"""layer.step(): one time step with the state inside the layer (the C++ Stream), for every cell and variant —
+step by step it equals a whole-sequence call; states can be set, read and reset; a new batch size or new
+weights restart it; bad input gets a clear error. Tolerance: float64 1e-12, float32 1e-6."""
+
+import numpy as np
+import pytest
+from conftest import make_layer
+
+import rnnfast as rf
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_steps_equal_a_sequence_call(cell, dtype):
+    rng = np.random.default_rng(0)
+    layer = make_layer(cell, 6, 4, dtype=dtype, return_sequences=True, return_state=True)
+    x = rng.normal(size=(3, 9, 4))
+    n_states = 2 if cell[3] == "lstm" else 1
+    state = [rng.normal(size=(3, 6)) * 0.5 for _ in range(n_states)]
+    ys, *finals = layer(x, initial_state=state)
+    steps = [layer.step(x[:, 0], state=state)] + [layer.step(x[:, t]) for t in range(1, 9)]
+    tol = 1e-12 if dtype == "float64" else 1e-6
+    np.testing.assert_allclose(np.stack(steps, axis=1), ys, rtol=tol, atol=tol)
+    for got, want in zip(layer.step_state, finals):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    assert steps[0].dtype == np.dtype(dtype) and steps[0].shape == (3, 6)
+
+
+def test_reset_new_batch_new_weights_and_errors():
+    layer = rf.GRU(5, input_size=2, seed=0, dtype="float64")
+    x = np.ones((1, 2))
+    first = layer.step(x)
+    layer.step(x)
+    layer.reset_step()
+    np.testing.assert_array_equal(layer.step(x), first)  # from zeros again
+    two = layer.step(np.ones((2, 2)))  # another batch size: a new stream from zeros
+    np.testing.assert_array_equal(two[0], first[0])
+    layer.reset_step([np.full((2, 5), 0.3)])
+    np.testing.assert_array_equal(layer.step_state[0], np.full((2, 5), 0.3))
+    w = layer.get_weights()
+    w["bias"] = w["bias"] + 1.0
+    layer.set_weights(w)  # step() restarts from the new weights (and zeros)
+    fresh = rf.GRU(5, input_size=2, dtype="float64")
+    fresh.set_weights(w)
+    np.testing.assert_allclose(layer.step(x), fresh.step(x), rtol=1e-14)
+    np.testing.assert_allclose(layer.step(np.ones((1, 2), dtype=np.float32)), fresh.step(x), rtol=1e-14)  # converted
+    with pytest.raises(ValueError, match="x_t must be 2-D"):
+        layer.step(np.ones(2))
+    with pytest.raises(ValueError, match="2 features"):
+        layer.step(np.ones((1, 3)))
+    with pytest.raises(ValueError, match="initial_state"):
+        layer.step(x, state=[np.ones((2, 5))])
+
+
+def test_steps_after_training_use_the_new_weights():
+    rng = np.random.default_rng(1)
+    model = rf.Sequential([rf.LSTM(4, input_size=1, seed=0, dtype="float64"), rf.Dense(1, seed=1, dtype="float64")])
+    lstm = model.layers[0]
+    x = rng.normal(size=(8, 5, 1))
+    lstm.step(x[:, 0])
+    model.compile(loss="mse", optimizer="sgd")
+    model.train_on_batch(x, rng.normal(size=(8, 1)))  # updates the weights in place
+    lstm.reset_step()
+    fresh = rf.LSTM(4, input_size=1, dtype="float64")
+    fresh.set_weights(lstm.get_weights())
+    np.testing.assert_allclose(lstm.step(x[:, 0]), fresh.step(x[:, 0]), rtol=1e-14)
