@@ -14,11 +14,11 @@ from .core_layers import Dense, Embedding, TimeDistributed
 from .layers import GRU, LSTM, SimpleRNN
 from .model import Callback, EarlyStopping, History, Sequential
 from .rnn import RNN
-from .saving import load_model, save_model
+from .saving import StreamingModel, load_model, save_model
 
 __version__ = "0.1.0"
 __all__ = ["GRU", "LSTM", "RNN", "Bidirectional", "SimpleRNN", "Dense", "Embedding", "TimeDistributed",
-           "Sequential", "History", "Callback", "EarlyStopping", "load_model", "save_model", "datasets", "losses", "optimizers", "get_num_threads", "set_num_threads", "__version__"]
+           "Sequential", "History", "Callback", "EarlyStopping", "load_model", "save_model", "StreamingModel", "datasets", "losses", "optimizers", "get_num_threads", "set_num_threads", "__version__"]
 
 
 def set_num_threads(n: int) -> None:

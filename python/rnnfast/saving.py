@@ -174,3 +174,39 @@ def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], di
             raise ValueError(f"{name!r}: tensor {key!r} does not fit the file (truncated or damaged)")
         tensors[key] = np.frombuffer(body[begin:end], dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
     return tensors, metadata
+
+
+class StreamingModel:
+    """A saved model read by the C++ loader (the one a C++ program uses: rnnfast/model_file.hpp) and run one
+    time step at a time, batch 1 — to try from Python what the C++ program will do.
+
+        model = rf.StreamingModel("forecaster.safetensors")
+        y_t = model.step(x_t)     # x_t: (input_size,) or (1, input_size); y_t: (1, output_size)
+        model.reset()
+
+    Streamable models stack SimpleRNN/LSTM/GRU layers (no go_backwards) and Dense layers; anything else, or a
+    damaged file, raises ValueError.
+    """
+
+    def __init__(self, path: str | os.PathLike, dtype: Any = "float32") -> None:
+        from ._engine import core
+        from ._validation import check_dtype
+
+        self.dtype = check_dtype(dtype)
+        cls = core.StreamingModel32 if self.dtype == np.float32 else core.StreamingModel64
+        self._model = cls(os.fspath(path))
+        self.input_size = int(self._model.input_size)
+        self.output_size = int(self._model.output_size)
+
+    def step(self, x_t: Any) -> np.ndarray:
+        out = np.empty((1, self.output_size), self.dtype)
+        try:
+            return self._model.step(x_t, out)
+        except TypeError:
+            x = np.ascontiguousarray(x_t, dtype=self.dtype).reshape(1, -1)
+            if x.shape[1] != self.input_size:
+                raise ValueError(f"x_t must hold {self.input_size} values, got shape {np.shape(x_t)}") from None
+            return self._model.step(x, out)
+
+    def reset(self) -> None:
+        self._model.reset()

@@ -151,11 +151,53 @@ void register_stream_type(py::module_& m, const char* name) {
       .def_property_readonly("batch", &PyStream<T>::batch);
 }
 
+// A model file read by the C++ loader, stepped from Python (rnnfast.StreamingModel).
+template <class T>
+class PyStreamingModel {
+ public:
+  explicit PyStreamingModel(const std::string& path) : model_(load(path)) {}
+
+  py::object step(py::handle x, py::handle out) {
+    const T* in = exact_data<T>(x, 1, model_.input_size(), false);
+    T* y = exact_data<T>(out, 1, model_.output_size(), true);
+    if (in == nullptr || y == nullptr)
+      throw py::type_error("rnnfast._core.StreamingModel.step: x and out must be C-contiguous arrays of the "
+                           "model's dtype, (1, input_size) and (1, output_size)");
+    model_.step(in, y);
+    return py::reinterpret_borrow<py::object>(out);
+  }
+  void reset() { model_.reset(); }
+  Index input_size() const { return model_.input_size(); }
+  Index output_size() const { return model_.output_size(); }
+
+ private:
+  static StreamingModel<T> load(const std::string& path) {
+    try {
+      return StreamingModel<T>::load(path);
+    } catch (const ModelFileError& e) {
+      throw py::value_error(e.what());
+    }
+  }
+  StreamingModel<T> model_;
+};
+
+template <class T>
+void register_streaming_model(py::module_& m, const char* name) {
+  py::class_<PyStreamingModel<T>>(m, name)
+      .def(py::init<const std::string&>(), py::arg("path"))
+      .def("step", &PyStreamingModel<T>::step, py::arg("x"), py::arg("out"))
+      .def("reset", &PyStreamingModel<T>::reset)
+      .def_property_readonly("input_size", &PyStreamingModel<T>::input_size)
+      .def_property_readonly("output_size", &PyStreamingModel<T>::output_size);
+}
+
 }  // namespace
 
 void register_stream(py::module_& m) {
   register_stream_type<float>(m, "Stream32");
   register_stream_type<double>(m, "Stream64");
+  register_streaming_model<float>(m, "StreamingModel32");
+  register_streaming_model<double>(m, "StreamingModel64");
 }
 
 }  // namespace rnnfast::python
