@@ -63,3 +63,20 @@ def test_steps_after_training_use_the_new_weights():
     fresh = rf.LSTM(4, input_size=1, dtype="float64")
     fresh.set_weights(lstm.get_weights())
     np.testing.assert_allclose(lstm.step(x[:, 0]), fresh.step(x[:, 0]), rtol=1e-14)
+
+
+def test_sequential_step_equals_predict_on_prefixes():
+    rng = np.random.default_rng(3)
+    model = rf.Sequential([rf.Embedding(9, 4, seed=0, dtype="float64"),
+                           rf.LSTM(5, return_sequences=True, seed=1, dtype="float64"),
+                           rf.GRU(3, seed=2, dtype="float64"), rf.Dense(2, activation="softmax", seed=3,
+                                                                        dtype="float64")])
+    ids = rng.integers(0, 9, size=(2, 6))
+    model.predict(ids)
+    steps = [model.step(ids[:, t]) for t in range(6)]
+    for t in range(6):
+        np.testing.assert_allclose(steps[t], model.predict(ids[:, : t + 1]), rtol=1e-12, atol=1e-14)
+    model.reset_step()
+    np.testing.assert_allclose(model.step(ids[:, 0]), steps[0], rtol=1e-14)
+    with pytest.raises(ValueError, match="one step at a time"):
+        rf.Sequential([rf.Bidirectional(rf.LSTM(2))]).step(np.ones((1, 3)))

@@ -171,6 +171,32 @@ class Sequential:
                 else layer(out, training=training)
         return out
 
+    def step(self, x_t: Any) -> np.ndarray:
+        """One time step of every layer with the recurrent states kept inside (each layer's step(), in C++):
+        x_t is (batch, features), or (batch,) integer ids for an Embedding; returns the model's output for this
+        step. reset_step() zeros the states. Bidirectional and go_backwards layers cannot run one step at a
+        time."""
+        out = x_t
+        for layer in self.layers:
+            if isinstance(layer, Bidirectional) or (isinstance(layer, _Recurrent) and layer.go_backwards):
+                raise ValueError("a Bidirectional or go_backwards layer cannot run one step at a time")
+            if isinstance(layer, Embedding):
+                ids = np.asarray(out)
+                out = layer(ids.reshape(-1, 1))[:, 0]
+            elif isinstance(layer, _RECURRENT):
+                if isinstance(layer, RNN):
+                    raise ValueError("an RNN of a NumPy cell has no step(); call it on one-step sequences")
+                out = layer.step(out)
+            else:
+                out = layer(out)
+        return out
+
+    def reset_step(self) -> None:
+        """Zero the states step() carries."""
+        for layer in self.layers:
+            if isinstance(layer, _Recurrent):
+                layer.reset_step()
+
     def _backward(self, d_out: np.ndarray) -> dict[str, np.ndarray]:
         grads: dict[str, np.ndarray] = {}
         d: Any = d_out
