@@ -22,15 +22,6 @@ template <class T>
 using Array = py::array_t<T, py::array::c_style | py::array::forcecast>;
 using Lengths = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
 
-CellType parse_cell(const std::string& name) {
-  if (name == "simple_rnn_tanh") return CellType::simple_rnn_tanh;
-  if (name == "simple_rnn_relu") return CellType::simple_rnn_relu;
-  if (name == "lstm") return CellType::lstm;
-  if (name == "gru") return CellType::gru;
-  if (name == "gru_reset_before") return CellType::gru_reset_before;
-  throw py::value_error("unknown cell type '" + name + "'");
-}
-
 void require(bool ok, const std::string& what) {
   if (!ok) throw py::value_error("rnnfast._core: " + what);
 }
@@ -53,7 +44,7 @@ class Engine {
  public:
   Engine(const std::string& cell, Index input_size, Index units, bool peephole, bool layer_norm,
          double layer_norm_epsilon)
-      : rnn_(parse_cell(cell), input_size, units, options(peephole, layer_norm, layer_norm_epsilon)) {}
+      : rnn_(cell_type(cell), input_size, units, options(peephole, layer_norm, layer_norm_epsilon)) {}
 
   py::tuple forward(const Array<T>& x, const Array<T>& kernel, const Array<T>& recurrent_kernel,
                     const Array<T>& bias, const std::optional<Array<T>>& h0, const std::optional<Array<T>>& c0,

@@ -21,15 +21,6 @@ namespace {
 template <class T>
 using Exact = py::array_t<T, py::array::c_style>;  // no forcecast: a wrong dtype is an error, not a copy
 
-CellType cell_type(const std::string& name) {
-  if (name == "simple_rnn_tanh") return CellType::simple_rnn_tanh;
-  if (name == "simple_rnn_relu") return CellType::simple_rnn_relu;
-  if (name == "lstm") return CellType::lstm;
-  if (name == "gru") return CellType::gru;
-  if (name == "gru_reset_before") return CellType::gru_reset_before;
-  throw py::value_error("unknown cell type '" + name + "'");
-}
-
 // The data of h if it is a C-contiguous, native-order ndarray of T of exactly rows × cols (and writable when
 // asked), else nullptr. Reads NumPy's array structs through pybind11's proxies, so that checking a step's two
 // arguments costs tens of nanoseconds rather than a conversion each.

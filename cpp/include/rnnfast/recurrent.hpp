@@ -26,6 +26,16 @@ inline int gate_count(CellType type) {
 }
 inline bool has_cell_state(CellType type) { return type == CellType::lstm; }
 
+// The cell type of a name: simple_rnn_tanh, simple_rnn_relu, lstm, gru (reset_after), gru_reset_before.
+inline CellType cell_type(const std::string& name) {
+  if (name == "simple_rnn_tanh") return CellType::simple_rnn_tanh;
+  if (name == "simple_rnn_relu") return CellType::simple_rnn_relu;
+  if (name == "lstm") return CellType::lstm;
+  if (name == "gru") return CellType::gru;
+  if (name == "gru_reset_before") return CellType::gru_reset_before;
+  throw std::invalid_argument("rnnfast: unknown cell type '" + name + "'");
+}
+
 // Variants of a cell type.
 struct CellOptions {
   bool peephole = false;     // LSTM only: the gates see the cell state (CellWeights::peephole)
