@@ -294,7 +294,7 @@ class Sequential:
                 for k, v in logs.items():
                     sums[k] = sums.get(k, 0.0) + v * len(idx)
                 seen += len(idx)
-                bar.set_postfix({k: f"{v / seen:.4g}" for k, v in sums.items()})
+                bar.set_postfix({k: f"{v / seen:.4g}" for k, v in sums.items()}, refresh=False)
             epoch_logs = {k: v / max(seen, 1) for k, v in sums.items()}
             if validation_data is not None:
                 xv, yv, *rest = validation_data
