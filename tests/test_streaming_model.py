@@ -89,3 +89,25 @@ def test_unstreamable_models_are_refused(tmp_path, layers):
     model.save(tmp_path / "m.safetensors")
     with pytest.raises(ValueError, match="one step at a time"):
         rf.StreamingModel(tmp_path / "m.safetensors")
+
+
+def test_streams_of_one_model_on_threads(tmp_path):
+    import threading
+
+    _, _, path = saved(tmp_path, "variants", "float64")
+    model = rf.StreamingModel(path, dtype="float64")
+    signals = [np.sin(np.arange(400)[:, None] * 0.01 * (k + 1) + np.arange(3)) for k in range(6)]
+
+    def run(stream, signal, out, k):
+        out[k] = np.concatenate([stream.step(signal[t]) for t in range(len(signal))])
+
+    alone, together = {}, {}
+    for k, signal in enumerate(signals):
+        run(model.copy(), signal, alone, k)
+    threads = [threading.Thread(target=run, args=(model.copy(), s, together, k)) for k, s in enumerate(signals)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k in alone:  # the same up to rounding (each copy's buffers have their own alignment)
+        np.testing.assert_allclose(together[k], alone[k], rtol=1e-9, atol=1e-10)

@@ -210,3 +210,11 @@ class StreamingModel:
 
     def reset(self) -> None:
         self._model.reset()
+
+    def copy(self) -> StreamingModel:
+        """Another stream of this model: the weights are shared (read-only), the state is copied. Streams step
+        independently, also on several threads at once (step releases the GIL)."""
+        other = object.__new__(StreamingModel)
+        other.dtype, other.input_size, other.output_size = self.dtype, self.input_size, self.output_size
+        other._model = self._model.copy()
+        return other

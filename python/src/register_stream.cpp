@@ -154,10 +154,15 @@ class PyStreamingModel {
     if (in == nullptr || y == nullptr)
       throw py::type_error("rnnfast._core.StreamingModel.step: x and out must be C-contiguous arrays of the "
                            "model's dtype, (1, input_size) and (1, output_size)");
-    model_.step(in, y);
+    {
+      py::gil_scoped_release release;  // streams of one model may step on several Python threads at once
+      model_.step(in, y);
+    }
     return py::reinterpret_borrow<py::object>(out);
   }
   void reset() { model_.reset(); }
+  // Another stream of the same model: shares the weights, copies the state.
+  PyStreamingModel copy() const { return *this; }
   Index input_size() const { return model_.input_size(); }
   Index output_size() const { return model_.output_size(); }
 
@@ -178,6 +183,7 @@ void register_streaming_model(py::module_& m, const char* name) {
       .def(py::init<const std::string&>(), py::arg("path"))
       .def("step", &PyStreamingModel<T>::step, py::arg("x"), py::arg("out"))
       .def("reset", &PyStreamingModel<T>::reset)
+      .def("copy", &PyStreamingModel<T>::copy)
       .def_property_readonly("input_size", &PyStreamingModel<T>::input_size)
       .def_property_readonly("output_size", &PyStreamingModel<T>::output_size);
 }

@@ -1,12 +1,15 @@
 // C++ tests of rnnfast::Stream, the streaming API: for every cell and variant, step() by step() equals the
-// whole-sequence engine (float64, 1e-12); and after warm-up a million steps allocate nothing (malloc and operator
-// new are counted). Plain asserts: no test framework needed.
+// whole-sequence engine (float64, 1e-12); after warm-up a million steps allocate nothing (malloc and operator new
+// are counted); copies sharing one model's weights stream on four threads at once exactly as alone. Plain
+// asserts: no test framework needed.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <new>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "rnnfast/rnnfast.hpp"
@@ -156,6 +159,39 @@ void test_a_million_steps_allocate_nothing(const Variant& v, Index units) {
   check(std::isfinite(sum), std::string(v.name) + ": non-finite outputs");
 }
 
+// Copies of one Stream share its weights: four threads streaming four signals at once give what each gives alone.
+void test_copies_stream_on_threads(const Variant& v) {
+  const Index D = 2, H = 24, G = rnnfast::gate_count(v.type) * H, steps = 2000;
+  auto kernel = random_vector(D * G, 1, 0.5), recurrent = random_vector(H * G, 2, 0.5);
+  auto bias = random_vector(rnnfast::bias_size(v.type, H), 3, 0.5), peephole = random_vector(3 * H, 4, 0.5);
+  auto norm = random_vector(std::max<Index>(rnnfast::norm_size(v.type, H, v.options), 1), 5, 1.0);
+  const rnnfast::Stream<double> original(v.type, D, H, {kernel.data(), recurrent.data(), bias.data(),
+                                                        v.options.peephole ? peephole.data() : nullptr,
+                                                        v.options.layer_norm ? norm.data() : nullptr},
+                                         v.options);
+  auto signal = [&](int k, Index t, Index d) { return std::sin(0.01 * static_cast<double>(t * (k + 1) + d)); };
+  auto run = [&](int k, std::vector<double>& last) {
+    rnnfast::Stream<double> s = original;  // shares the packed weights
+    std::vector<double> x(D), y(H);
+    for (Index t = 0; t < steps; ++t) {
+      for (Index d = 0; d < D; ++d) x[d] = signal(k, t, d);
+      s.step(x.data(), y.data());
+    }
+    last = y;
+  };
+  std::vector<std::vector<double>> alone(4), together(4);
+  for (int k = 0; k < 4; ++k) run(k, alone[k]);
+  std::vector<std::thread> threads;
+  for (int k = 0; k < 4; ++k) threads.emplace_back(run, k, std::ref(together[k]));
+  for (auto& t : threads) t.join();
+  // Equal up to rounding: each copy's buffers have their own alignment, and the norms' vectorised sums may split
+  // differently (a race would show as far larger differences).
+  double worst = 0;
+  for (int k = 0; k < 4; ++k)
+    for (Index j = 0; j < H; ++j) worst = std::max(worst, std::abs(alone[k][j] - together[k][j]));
+  check(worst < 1e-12, std::string(v.name) + ": streams on threads differ by " + std::to_string(worst));
+}
+
 }  // namespace
 
 int main() {
@@ -184,6 +220,7 @@ int main() {
 #endif
   for (const auto& v : variants) test_matches_the_sequence_engine(v);
   for (const auto& v : variants) test_a_million_steps_allocate_nothing(v, 32);
+  for (const auto& v : variants) test_copies_stream_on_threads(v);
 #ifndef RNNFAST_COUNTS_ALLOCATIONS
   std::printf("note: allocations are counted on glibc only\n");
 #endif

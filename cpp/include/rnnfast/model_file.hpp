@@ -18,6 +18,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <variant>
@@ -199,7 +200,8 @@ class ModelFile {
 };
 
 // A Sequential model read from a file, run one time step at a time (batch 1). step() is noexcept and allocates
-// nothing; load() throws ModelFileError for any file it cannot run.
+// nothing; load() throws ModelFileError for any file it cannot run. Copies share the weights (read-only) and
+// carry their own states: one copy per stream, each on any thread.
 template <class T>
 class StreamingModel {
  public:
@@ -251,14 +253,15 @@ class StreamingModel {
     void step(const T* x) noexcept { stream.step(x, out.data()); }
   };
   struct DenseLayer {
-    std::vector<T> kernel, bias, out;
+    std::shared_ptr<const std::vector<T>> kernel, bias;  // shared by copies of the model
+    std::vector<T> out;
     Index in = 0, units = 0;
     int act = 0;  // 0 linear, 1 tanh, 2 relu, 3 sigmoid, 4 softmax
     void step(const T* x) noexcept {
-      for (Index j = 0; j < units; ++j) out[j] = bias.empty() ? T(0) : bias[j];
+      for (Index j = 0; j < units; ++j) out[j] = bias->empty() ? T(0) : (*bias)[j];
       for (Index i = 0; i < in; ++i) {
         const T xi = x[i];
-        const T* row = kernel.data() + i * units;
+        const T* row = kernel->data() + i * units;
         for (Index j = 0; j < units; ++j) out[j] += xi * row[j];
       }
       switch (act) {
@@ -303,8 +306,10 @@ class StreamingModel {
       for (int a = 0; a < 5; ++a)
         if (act == names[a]) d.act = a;
       if (d.act < 0) throw ModelFileError("unknown activation '" + act + "'");
-      d.kernel = file.tensor<T>(prefix + "kernel", {d.in, d.units});
-      if (flag(config, "use_bias")) d.bias = file.tensor<T>(prefix + "bias", {d.units});
+      d.kernel = std::make_shared<const std::vector<T>>(file.tensor<T>(prefix + "kernel", {d.in, d.units}));
+      d.bias = std::make_shared<const std::vector<T>>(flag(config, "use_bias")
+                                                          ? file.tensor<T>(prefix + "bias", {d.units})
+                                                          : std::vector<T>());
       d.out.assign(static_cast<std::size_t>(d.units), T(0));
       connect(features, d.in, d.units);
       layers_.emplace_back(std::move(d));

@@ -6,13 +6,14 @@
 //   lstm.reset();                         // zero state;  lstm.reset(h, c) sets it;  lstm.h(), lstm.c() read it
 //
 // The constructor copies and packs the weights and sizes every buffer, so the weights passed to it may be freed,
-// and step() touches only memory the Stream owns. A Stream serves one sequence (or a fixed batch of them) at a
-// time: use one Stream per stream of data, from one thread at a time; Streams share nothing and can run on
-// many threads at once. The steps are the engine's own (the same cells as whole-sequence calls), on the calling
-// thread.
+// and step() touches only memory the Stream owns or reads. A Stream serves one sequence (or a fixed batch of
+// them) at a time, from one thread at a time. Copies of a Stream share its packed weights (read-only) and carry
+// their own state: one model, many streams, on as many threads as you like. The steps are the engine's own
+// (the same cells as whole-sequence calls), on the calling thread.
 #pragma once
 
 #include <algorithm>
+#include <memory>
 #include <stdexcept>
 #include <utility>
 #include <variant>
@@ -30,61 +31,29 @@ class Stream {
   // rows of every step. Throws std::invalid_argument on bad sizes or options.
   Stream(CellType type, Index input_size, Index units, const CellWeights<T>& weights, CellOptions options = {},
          Index batch = 1)
-      : type_(type),
-        input_size_(input_size),
-        units_(units),
-        batch_(batch),
-        cell_(make_cell(type, units, options)) {
-    if (input_size < 1 || units < 1 || batch < 1)
-      throw std::invalid_argument("rnnfast::Stream: input_size, units and batch must be >= 1");
-    if (weights.kernel == nullptr || weights.recurrent_kernel == nullptr || weights.bias == nullptr)
-      throw std::invalid_argument("rnnfast::Stream: kernel, recurrent_kernel and bias are required");
-    const Index G = gate_count(type) * units;
-    kernel_.assign(weights.kernel, weights.kernel + input_size * G);
-    recurrent_.assign(weights.recurrent_kernel, weights.recurrent_kernel + units * G);
-    bias_.assign(weights.bias, weights.bias + bias_size(type, units));
-    if (options.peephole) {
-      if (weights.peephole == nullptr) throw std::invalid_argument("rnnfast::Stream: peephole weights are required");
-      peephole_.assign(weights.peephole, weights.peephole + 3 * units);
-    }
-    if (const Index n = norm_size(type, units, options); n > 0) {
-      if (weights.norm == nullptr) throw std::invalid_argument("rnnfast::Stream: norm weights are required");
-      norm_.assign(weights.norm, weights.norm + n);
-    }
-    std::visit([&](const auto& cell) { saved_width_ = cell.saved_width(); }, cell_);
-    const int gates = gate_count(type);
-    packed_u_.resize(static_cast<std::size_t>(PackedGates<T>::size(gates, units, units)));
-    packed_w_.resize(static_cast<std::size_t>(PackedGates<T>::size(gates, input_size, units)));
-    u_ = PackedGates<T>(packed_u_.data(), gates, units, units);
-    u_.pack(recurrent_.data(), false, all_units());
-    w_ = PackedGates<T>(packed_w_.data(), gates, input_size, units);
-    w_.pack(kernel_.data(), false, all_units());
-    weights_.kernel = kernel_.data();
-    weights_.recurrent_kernel = recurrent_.data();
-    weights_.bias = bias_.data();
-    weights_.peephole = peephole_.empty() ? nullptr : peephole_.data();
-    weights_.norm = norm_.empty() ? nullptr : norm_.data();
-    saved_.assign(static_cast<std::size_t>(batch * saved_width_), T(0));
+      : model_(std::make_shared<const Model>(type, input_size, units, weights, options)), batch_(batch) {
+    if (batch < 1) throw std::invalid_argument("rnnfast::Stream: batch must be >= 1");
+    saved_.assign(static_cast<std::size_t>(batch * model_->saved_width), T(0));
     state_.assign(static_cast<std::size_t>(4 * batch * units), T(0));  // h, c, and the next h, c
   }
 
-  // The buffers and packed weights belong to this Stream: it moves, it does not copy.
-  Stream(const Stream&) = delete;
-  Stream& operator=(const Stream&) = delete;
+  // A copy shares the packed weights and copies the state; it allocates only its own state buffers.
+  Stream(const Stream&) = default;
+  Stream& operator=(const Stream&) = default;
   Stream(Stream&&) noexcept = default;
   Stream& operator=(Stream&&) noexcept = default;
 
-  Index input_size() const noexcept { return input_size_; }
-  Index units() const noexcept { return units_; }
+  Index input_size() const noexcept { return model_->input_size; }
+  Index units() const noexcept { return model_->units; }
   Index batch() const noexcept { return batch_; }
-  CellType type() const noexcept { return type_; }
-  bool has_cell_state() const noexcept { return rnnfast::has_cell_state(type_); }
+  CellType type() const noexcept { return model_->type; }
+  bool has_cell_state() const noexcept { return rnnfast::has_cell_state(model_->type); }
 
   // One time step: x is batch × input_size (row-major), y gets the new h, batch × units.
   void step(const T* x, T* y) noexcept {
-    std::visit([&](const auto& cell) { step_with(cell, x); }, cell_);
+    std::visit([&](const auto& cell) { step_with(cell, x); }, model_->cell);
     std::swap(current_, next_);
-    std::copy(h_at(current_), h_at(current_) + batch_ * units_, y);
+    std::copy(h_at(current_), h_at(current_) + batch_ * units(), y);
   }
 
   void reset() noexcept {
@@ -95,8 +64,8 @@ class Stream {
   // Sets the state: h (and c, for an LSTM; nullptr = zeros), batch × units each.
   void reset(const T* h, const T* c = nullptr) noexcept {
     reset();
-    std::copy(h, h + batch_ * units_, h_at(current_));
-    if (c != nullptr) std::copy(c, c + batch_ * units_, c_at(current_));
+    std::copy(h, h + batch_ * units(), h_at(current_));
+    if (c != nullptr) std::copy(c, c + batch_ * units(), c_at(current_));
   }
   const T* h() const noexcept { return h_at(current_); }
   const T* c() const noexcept { return c_at(current_); }  // zeros for cells without a cell state
@@ -105,6 +74,50 @@ class Stream {
   using AnyCell = std::variant<SimpleRnnCell<T, Activation::tanh>, SimpleRnnCell<T, Activation::relu>, LstmCell<T>,
                                GruCell<T>, LayerNormSimpleRnnCell<T, Activation::tanh>,
                                LayerNormSimpleRnnCell<T, Activation::relu>, LayerNormLstmCell<T>, LayerNormGruCell<T>>;
+
+  // What every copy shares, built once and never changed: the cell, the weights and their packed panels.
+  struct Model {
+    Model(CellType type_, Index input_size_, Index units_, const CellWeights<T>& w, const CellOptions& options)
+        : type(type_), input_size(input_size_), units(units_), cell(make_cell(type_, units_, options)) {
+      if (input_size < 1 || units < 1)
+        throw std::invalid_argument("rnnfast::Stream: input_size and units must be >= 1");
+      if (w.kernel == nullptr || w.recurrent_kernel == nullptr || w.bias == nullptr)
+        throw std::invalid_argument("rnnfast::Stream: kernel, recurrent_kernel and bias are required");
+      const int gates = gate_count(type);
+      const Index G = gates * units;
+      kernel.assign(w.kernel, w.kernel + input_size * G);
+      recurrent.assign(w.recurrent_kernel, w.recurrent_kernel + units * G);
+      bias.assign(w.bias, w.bias + bias_size(type, units));
+      if (options.peephole) {
+        if (w.peephole == nullptr) throw std::invalid_argument("rnnfast::Stream: peephole weights are required");
+        peephole.assign(w.peephole, w.peephole + 3 * units);
+      }
+      if (const Index n = norm_size(type, units, options); n > 0) {
+        if (w.norm == nullptr) throw std::invalid_argument("rnnfast::Stream: norm weights are required");
+        norm.assign(w.norm, w.norm + n);
+      }
+      std::visit([&](const auto& c) { saved_width = c.saved_width(); }, cell);
+      packed_u.resize(static_cast<std::size_t>(PackedGates<T>::size(gates, units, units)));
+      packed_w.resize(static_cast<std::size_t>(PackedGates<T>::size(gates, input_size, units)));
+      u = PackedGates<T>(packed_u.data(), gates, units, units);
+      u.pack(recurrent.data(), false, {0, units});
+      wk = PackedGates<T>(packed_w.data(), gates, input_size, units);
+      wk.pack(kernel.data(), false, {0, units});
+      weights = {kernel.data(), recurrent.data(), bias.data(), peephole.empty() ? nullptr : peephole.data(),
+                 norm.empty() ? nullptr : norm.data()};
+    }
+    Model(const Model&) = delete;  // the views below point into this object's own vectors
+    Model& operator=(const Model&) = delete;
+
+    CellType type;
+    Index input_size, units;
+    AnyCell cell;
+    Index saved_width = 0;
+    std::vector<T> kernel, recurrent, bias, peephole, norm;
+    std::vector<T, Eigen::aligned_allocator<T>> packed_u, packed_w;
+    PackedGates<T> u{nullptr, 1, 1, 1}, wk{nullptr, 1, 1, 1};  // views of the packed weights
+    CellWeights<T> weights;                                    // views of the copies above
+  };
 
   static AnyCell make_cell(CellType type, Index units, const CellOptions& o) {
     if (o.peephole && type != CellType::lstm) throw std::invalid_argument("rnnfast: only an LSTM has peepholes");
@@ -130,21 +143,22 @@ class Stream {
     throw std::invalid_argument("rnnfast: unknown cell type");
   }
 
-  UnitSlice all_units() const { return {0, units_}; }
-  T* h_at(int k) noexcept { return state_.data() + (2 * k) * batch_ * units_; }
-  T* c_at(int k) noexcept { return state_.data() + (2 * k + 1) * batch_ * units_; }
-  const T* h_at(int k) const noexcept { return state_.data() + (2 * k) * batch_ * units_; }
-  const T* c_at(int k) const noexcept { return state_.data() + (2 * k + 1) * batch_ * units_; }
+  T* h_at(int k) noexcept { return state_.data() + (2 * k) * batch_ * units(); }
+  T* c_at(int k) noexcept { return state_.data() + (2 * k + 1) * batch_ * units(); }
+  const T* h_at(int k) const noexcept { return state_.data() + (2 * k) * batch_ * units(); }
+  const T* c_at(int k) const noexcept { return state_.data() + (2 * k + 1) * batch_ * units(); }
 
   template <class Cell>
   void step_with(const Cell& cell, const T* x) noexcept {
-    const Index H = units_;
+    const Model& m = *model_;
+    const Index H = m.units;
+    const UnitSlice all{0, H};
     const Team solo(0, 1, nullptr);
-    const StepContext<T> ctx{weights_, u_, all_units(), solo};
+    const StepContext<T> ctx{m.weights, m.u, all, solo};
     // x·W_g into the gate slots the step reads
-    if (!w_.multiply_gates(all_units(), 0, Cell::gates, batch_, x, input_size_, saved_.data(), saved_width_, false))
+    if (!m.wk.multiply_gates(all, 0, Cell::gates, batch_, x, m.input_size, saved_.data(), m.saved_width, false))
       for (int g = 0; g < Cell::gates; ++g)
-        w_.multiply(all_units(), g, batch_, x, input_size_, saved_.data() + g * H, saved_width_, false);
+        m.wk.multiply(all, g, batch_, x, m.input_size, saved_.data() + g * H, m.saved_width, false);
     StepForward<T> s;
     s.batch = batch_;
     s.h_prev = s.h_in = h_at(current_);
@@ -156,18 +170,13 @@ class Stream {
     s.c = c_at(next_);
     s.ld_c = H;
     s.saved = saved_.data();
-    s.ld_saved = saved_width_;
+    s.ld_saved = m.saved_width;
     cell.forward_step(s, ctx);
   }
 
-  CellType type_;
-  Index input_size_, units_, batch_;
-  AnyCell cell_;
-  Index saved_width_ = 0;
-  std::vector<T> kernel_, recurrent_, bias_, peephole_, norm_, saved_, state_;
-  std::vector<T, Eigen::aligned_allocator<T>> packed_u_, packed_w_;
-  PackedGates<T> u_{nullptr, 1, 1, 1}, w_{nullptr, 1, 1, 1};  // views of the packed weights
-  CellWeights<T> weights_;                                    // views of the copies above
+  std::shared_ptr<const Model> model_;
+  Index batch_;
+  std::vector<T> saved_, state_;
   int current_ = 0, next_ = 1;
 };
 
