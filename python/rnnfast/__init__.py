@@ -11,7 +11,7 @@ from ._engine import core as _core
 from . import datasets, losses, optimizers
 from .bidirectional import Bidirectional
 from .core_layers import Dense, Embedding, TimeDistributed
-from .importers import from_torch
+from .importers import from_keras, from_torch
 from .layers import GRU, LSTM, SimpleRNN
 from .model import Callback, EarlyStopping, History, Sequential
 from .rnn import RNN
@@ -19,7 +19,7 @@ from .saving import StreamingModel, load_model, save_model
 
 __version__ = "0.1.0"
 __all__ = ["GRU", "LSTM", "RNN", "Bidirectional", "SimpleRNN", "Dense", "Embedding", "TimeDistributed",
-           "Sequential", "History", "Callback", "EarlyStopping", "load_model", "save_model", "StreamingModel", "from_torch", "datasets", "losses", "optimizers", "get_num_threads", "set_num_threads", "__version__"]
+           "Sequential", "History", "Callback", "EarlyStopping", "load_model", "save_model", "StreamingModel", "from_torch", "from_keras", "datasets", "losses", "optimizers", "get_num_threads", "set_num_threads", "__version__"]
 
 
 def set_num_threads(n: int) -> None:

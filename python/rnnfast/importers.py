@@ -1,4 +1,4 @@
-"""Models from other frameworks: rnnfast.from_torch.
+"""Models from other frameworks: rnnfast.from_torch and rnnfast.from_keras.
 
     model = rf.from_torch(torch.nn.LSTM(16, 32, num_layers=2, bidirectional=True, batch_first=True))
     y = model.predict(x)          # what the module's output sequence is: module(x)[0]
@@ -108,4 +108,77 @@ def from_torch(module: Any, dtype: Any = "float32") -> Sequential:
                              f"Linear are supported)")
     if not layers:
         raise ValueError("from_torch: nothing to import")
+    return Sequential(layers)
+
+
+def _keras_recurrent(layer: Any, dtype: Any) -> _Recurrent:
+    config = layer.get_config()
+    kind = type(layer).__name__
+    if config.get("return_state"):
+        raise ValueError(f"from_keras: {layer.name} has return_state=True, which a Sequential model cannot pass on")
+    if kind in ("LSTM", "GRU") and (config.get("activation") != "tanh"
+                                    or config.get("recurrent_activation") != "sigmoid"):
+        raise ValueError(f"from_keras: {layer.name} must use tanh and sigmoid activations (the engine's cells)")
+    weights = [np.asarray(w) for w in layer.get_weights()]
+    kernel, recurrent = weights[0], weights[1]
+    units = recurrent.shape[0]
+    common = {"input_size": kernel.shape[0], "return_sequences": bool(config.get("return_sequences")),
+              "go_backwards": bool(config.get("go_backwards")), "stateful": bool(config.get("stateful")),
+              "dropout": float(config.get("dropout", 0.0)), "recurrent_dropout": float(config.get("recurrent_dropout", 0.0)),
+              "dtype": dtype}
+    if kind == "SimpleRNN":
+        if config.get("activation") not in ("tanh", "relu"):
+            raise ValueError(f"from_keras: {layer.name} must use tanh or relu")
+        out: _Recurrent = SimpleRNN(units, activation=config["activation"], **common)
+    elif kind == "LSTM":
+        out = LSTM(units, unit_forget_bias=False, **common)
+    else:
+        out = GRU(units, reset_after=bool(config.get("reset_after", True)), **common)
+    bias = weights[2] if len(weights) > 2 else np.zeros(out._bias_shape())
+    out.set_weights({"kernel": kernel, "recurrent_kernel": recurrent, "bias": bias})
+    return out
+
+
+def _keras_dense(layer: Any, dtype: Any) -> Dense:
+    config = layer.get_config()
+    activation = config.get("activation") or "linear"
+    if activation not in ("linear", "tanh", "relu", "sigmoid", "softmax"):
+        raise ValueError(f"from_keras: {layer.name} has activation {activation!r}, which rnnfast's Dense lacks")
+    weights = [np.asarray(w) for w in layer.get_weights()]
+    dense = Dense(config["units"], activation=activation, use_bias=bool(config.get("use_bias", True)),
+                  input_size=weights[0].shape[0], dtype=dtype)
+    dense.set_weights({"kernel": weights[0], **({"bias": weights[1]} if len(weights) > 1 else {})})
+    return dense
+
+
+def from_keras(model_or_layer: Any, dtype: Any = "float32") -> Sequential:
+    """An rnnfast Sequential computing what a Keras 3 Sequential model (or one layer) computes at inference:
+    SimpleRNN, LSTM, GRU (tanh/sigmoid; reset_after either way), Bidirectional (every merge mode), Dense and
+    TimeDistributed(Dense). Keras and rnnfast share weight layouts and gate orders, so the weights copy as they
+    are; dropout rates, go_backwards, return_sequences and stateful come along."""
+    layers_in = getattr(model_or_layer, "layers", None)
+    sources = list(layers_in) if layers_in is not None and not hasattr(model_or_layer, "cell") \
+        and type(model_or_layer).__name__ != "Bidirectional" else [model_or_layer]
+    layers: list[Any] = []
+    for layer in sources:
+        kind = type(layer).__name__
+        if kind == "InputLayer":
+            continue
+        if kind in ("SimpleRNN", "LSTM", "GRU"):
+            layers.append(_keras_recurrent(layer, dtype))
+        elif kind == "Bidirectional":
+            merge_mode = layer.get_config().get("merge_mode")
+            layers.append(Bidirectional(_keras_recurrent(layer.forward_layer, dtype), merge_mode=merge_mode,
+                                        backward_layer=_keras_recurrent(layer.backward_layer, dtype)))
+        elif kind == "Dense":
+            layers.append(_keras_dense(layer, dtype))
+        elif kind == "TimeDistributed" and type(layer.layer).__name__ == "Dense":
+            layers.append(_keras_dense(layer.layer, dtype))
+        elif kind == "Dropout":
+            continue  # inactive at inference
+        else:
+            raise ValueError(f"from_keras cannot import {kind} (SimpleRNN, LSTM, GRU, Bidirectional, Dense and "
+                             f"TimeDistributed(Dense) are supported)")
+    if not layers:
+        raise ValueError("from_keras: nothing to import")
     return Sequential(layers)
