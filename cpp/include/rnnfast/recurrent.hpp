@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <variant>
 
 #include "rnnfast/cells/gru.hpp"
@@ -53,6 +54,39 @@ inline Index bias_size(CellType type, Index units) {
   return (type == CellType::gru ? 2 : 1) * gate_count(type) * units;
 }
 
+// Every cell the engine has, one type per cell and variant.
+template <class T>
+using AnyCell = std::variant<SimpleRnnCell<T, Activation::tanh>, SimpleRnnCell<T, Activation::relu>, LstmCell<T>,
+                             GruCell<T>, LayerNormSimpleRnnCell<T, Activation::tanh>,
+                             LayerNormSimpleRnnCell<T, Activation::relu>, LayerNormLstmCell<T>, LayerNormGruCell<T>>;
+
+// The cell of a type and its options; std::invalid_argument for options the type does not have.
+template <class T>
+AnyCell<T> make_cell(CellType type, Index units, const CellOptions& options) {
+  if (options.peephole && type != CellType::lstm) throw std::invalid_argument("rnnfast: only an LSTM has peepholes");
+  if (options.layer_norm && !(options.layer_norm_epsilon > 0))
+    throw std::invalid_argument("rnnfast: layer_norm_epsilon must be > 0");
+  const T eps = static_cast<T>(options.layer_norm_epsilon);
+  switch (type) {
+    case CellType::simple_rnn_tanh:
+      if (options.layer_norm) return LayerNormSimpleRnnCell<T, Activation::tanh>(units, eps);
+      return SimpleRnnCell<T, Activation::tanh>(units);
+    case CellType::simple_rnn_relu:
+      if (options.layer_norm) return LayerNormSimpleRnnCell<T, Activation::relu>(units, eps);
+      return SimpleRnnCell<T, Activation::relu>(units);
+    case CellType::lstm:
+      if (options.layer_norm) return LayerNormLstmCell<T>(units, options.peephole, eps);
+      return LstmCell<T>(units, options.peephole);
+    case CellType::gru:
+      if (options.layer_norm) return LayerNormGruCell<T>(units, eps);
+      return GruCell<T>(units, true);
+    case CellType::gru_reset_before:
+      if (options.layer_norm) throw std::invalid_argument("rnnfast: a layer-normalised GRU needs reset_after");
+      return GruCell<T>(units, false);
+  }
+  throw std::invalid_argument("rnnfast: unknown cell type");
+}
+
 template <class T>
 class Recurrent {
  public:
@@ -82,33 +116,10 @@ class Recurrent {
                               Sequence<T, LayerNormSimpleRnnCell<T, Activation::relu>>,
                               Sequence<T, LayerNormLstmCell<T>>, Sequence<T, LayerNormGruCell<T>>>;
 
-  static Engine make(CellType type, Index units, CellOptions options) {
-    if (options.peephole && type != CellType::lstm) throw std::invalid_argument("rnnfast: only an LSTM has peepholes");
-    if (options.layer_norm) {
-      const T eps = static_cast<T>(options.layer_norm_epsilon);
-      if (!(options.layer_norm_epsilon > 0)) throw std::invalid_argument("rnnfast: layer_norm_epsilon must be > 0");
-      switch (type) {
-        case CellType::simple_rnn_tanh:
-          return Sequence<T, LayerNormSimpleRnnCell<T, Activation::tanh>>(
-              LayerNormSimpleRnnCell<T, Activation::tanh>(units, eps));
-        case CellType::simple_rnn_relu:
-          return Sequence<T, LayerNormSimpleRnnCell<T, Activation::relu>>(
-              LayerNormSimpleRnnCell<T, Activation::relu>(units, eps));
-        case CellType::lstm:
-          return Sequence<T, LayerNormLstmCell<T>>(LayerNormLstmCell<T>(units, options.peephole, eps));
-        case CellType::gru: return Sequence<T, LayerNormGruCell<T>>(LayerNormGruCell<T>(units, eps));
-        case CellType::gru_reset_before:
-          throw std::invalid_argument("rnnfast: a layer-normalised GRU needs reset_after");
-      }
-    }
-    switch (type) {
-      case CellType::simple_rnn_tanh: return Sequence<T, SimpleRnnCell<T, Activation::tanh>>(SimpleRnnCell<T, Activation::tanh>(units));
-      case CellType::simple_rnn_relu: return Sequence<T, SimpleRnnCell<T, Activation::relu>>(SimpleRnnCell<T, Activation::relu>(units));
-      case CellType::lstm: return Sequence<T, LstmCell<T>>(LstmCell<T>(units, options.peephole));
-      case CellType::gru: return Sequence<T, GruCell<T>>(GruCell<T>(units, true));
-      case CellType::gru_reset_before: return Sequence<T, GruCell<T>>(GruCell<T>(units, false));
-    }
-    throw std::invalid_argument("rnnfast: unknown cell type");
+  // The sequence driver of the cell make_cell builds (the alternatives of Engine follow those of AnyCell).
+  static Engine make(CellType type, Index units, const CellOptions& options) {
+    return std::visit([](const auto& cell) -> Engine { return Sequence<T, std::decay_t<decltype(cell)>>(cell); },
+                      make_cell<T>(type, units, options));
   }
 
   CellType type_;

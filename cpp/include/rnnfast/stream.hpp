@@ -71,14 +71,10 @@ class Stream {
   const T* c() const noexcept { return c_at(current_); }  // zeros for cells without a cell state
 
  private:
-  using AnyCell = std::variant<SimpleRnnCell<T, Activation::tanh>, SimpleRnnCell<T, Activation::relu>, LstmCell<T>,
-                               GruCell<T>, LayerNormSimpleRnnCell<T, Activation::tanh>,
-                               LayerNormSimpleRnnCell<T, Activation::relu>, LayerNormLstmCell<T>, LayerNormGruCell<T>>;
-
   // What every copy shares, built once and never changed: the cell, the weights and their packed panels.
   struct Model {
     Model(CellType type_, Index input_size_, Index units_, const CellWeights<T>& w, const CellOptions& options)
-        : type(type_), input_size(input_size_), units(units_), cell(make_cell(type_, units_, options)) {
+        : type(type_), input_size(input_size_), units(units_), cell(make_cell<T>(type_, units_, options)) {
       if (input_size < 1 || units < 1)
         throw std::invalid_argument("rnnfast::Stream: input_size and units must be >= 1");
       if (w.kernel == nullptr || w.recurrent_kernel == nullptr || w.bias == nullptr)
@@ -111,37 +107,13 @@ class Stream {
 
     CellType type;
     Index input_size, units;
-    AnyCell cell;
+    AnyCell<T> cell;
     Index saved_width = 0;
     std::vector<T> kernel, recurrent, bias, peephole, norm;
     std::vector<T, Eigen::aligned_allocator<T>> packed_u, packed_w;
     PackedGates<T> u{nullptr, 1, 1, 1}, wk{nullptr, 1, 1, 1};  // views of the packed weights
     CellWeights<T> weights;                                    // views of the copies above
   };
-
-  static AnyCell make_cell(CellType type, Index units, const CellOptions& o) {
-    if (o.peephole && type != CellType::lstm) throw std::invalid_argument("rnnfast: only an LSTM has peepholes");
-    const T eps = static_cast<T>(o.layer_norm_epsilon);
-    if (o.layer_norm && !(o.layer_norm_epsilon > 0)) throw std::invalid_argument("rnnfast: layer_norm_epsilon must be > 0");
-    switch (type) {
-      case CellType::simple_rnn_tanh:
-        if (o.layer_norm) return LayerNormSimpleRnnCell<T, Activation::tanh>(units, eps);
-        return SimpleRnnCell<T, Activation::tanh>(units);
-      case CellType::simple_rnn_relu:
-        if (o.layer_norm) return LayerNormSimpleRnnCell<T, Activation::relu>(units, eps);
-        return SimpleRnnCell<T, Activation::relu>(units);
-      case CellType::lstm:
-        if (o.layer_norm) return LayerNormLstmCell<T>(units, o.peephole, eps);
-        return LstmCell<T>(units, o.peephole);
-      case CellType::gru:
-        if (o.layer_norm) return LayerNormGruCell<T>(units, eps);
-        return GruCell<T>(units, true);
-      case CellType::gru_reset_before:
-        if (o.layer_norm) throw std::invalid_argument("rnnfast: a layer-normalised GRU needs reset_after");
-        return GruCell<T>(units, false);
-    }
-    throw std::invalid_argument("rnnfast: unknown cell type");
-  }
 
   T* h_at(int k) noexcept { return state_.data() + (2 * k) * batch_ * units(); }
   T* c_at(int k) noexcept { return state_.data() + (2 * k + 1) * batch_ * units(); }
