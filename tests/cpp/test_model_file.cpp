@@ -10,27 +10,9 @@
 
 #include "rnnfast/rnnfast.hpp"
 
-static long long g_news = 0;
-void* operator new(std::size_t n) {
-  ++g_news;
-  if (void* p = std::malloc(n)) return p;
-  throw std::bad_alloc();
-}
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#pragma GCC diagnostic pop
+#include "test_support.hpp"
 
 namespace {
-
-int failures = 0;
-void check(bool ok, const std::string& what) {
-  if (!ok) {
-    std::printf("FAILED: %s\n", what.c_str());
-    ++failures;
-  }
-}
 
 // A JSON string literal of s.
 std::string quoted(const std::string& s) {
@@ -104,12 +86,12 @@ int main() {
   check(model.input_size() == 1 && model.output_size() == 2, "sizes");
   float x = 0.3f, y[2];
   for (int i = 0; i < 10; ++i) model.step(&x, y);
-  const long long before = g_news;
+  const long long before = g_allocations;
   for (int i = 0; i < 100000; ++i) {
     x = 0.001f * static_cast<float>(i % 100);
     model.step(&x, y);
   }
-  const long long allocations = g_news - before;  // read before the message below allocates
+  const long long allocations = g_allocations - before;  // read before the message below allocates
   check(allocations == 0, "StreamingModel::step allocated " + std::to_string(allocations) + " times");
   check(std::abs(y[0]) <= 1 && std::abs(y[1]) <= 1, "tanh outputs in [-1, 1]");
 
@@ -123,6 +105,6 @@ int main() {
   check(refused(write("model_header.safetensors", bad_header), "damaged header"), "damaged header");
   check(refused(write("model_mismatch.safetensors", model_bytes(5)), "wrong shape"), "mismatched architecture");
   check(refused("no_such_file.safetensors", "cannot open"), "missing file");
-  std::printf("%s\n", failures == 0 ? "all model-file tests passed" : "model-file tests FAILED");
-  return failures == 0 ? 0 : 1;
+  std::printf("%s\n", g_failures == 0 ? "all model-file tests passed" : "model-file tests FAILED");
+  return g_failures == 0 ? 0 : 1;
 }

@@ -14,65 +14,12 @@
 
 #include "rnnfast/rnnfast.hpp"
 
-// ---- allocation counting (glibc: the real allocator stays reachable as __libc_malloc) ----
-#if defined(__GLIBC__)
-extern "C" {
-void* __libc_malloc(std::size_t);
-void* __libc_calloc(std::size_t, std::size_t);
-void* __libc_realloc(void*, std::size_t);
-void* __libc_memalign(std::size_t, std::size_t);
-}
-static long long g_allocations = 0;
-extern "C" void* malloc(std::size_t n) {
-  ++g_allocations;
-  return __libc_malloc(n);
-}
-extern "C" void* calloc(std::size_t n, std::size_t m) {
-  ++g_allocations;
-  return __libc_calloc(n, m);
-}
-extern "C" void* realloc(void* p, std::size_t n) {
-  ++g_allocations;
-  return __libc_realloc(p, n);
-}
-extern "C" int posix_memalign(void** p, std::size_t alignment, std::size_t n) {
-  ++g_allocations;
-  *p = __libc_memalign(alignment, n);
-  return *p ? 0 : 12;
-}
-extern "C" void* aligned_alloc(std::size_t alignment, std::size_t n) {
-  ++g_allocations;
-  return __libc_memalign(alignment, n);
-}
-#define RNNFAST_COUNTS_ALLOCATIONS 1
-#endif
-void* operator new(std::size_t n) {
-#ifdef RNNFAST_COUNTS_ALLOCATIONS
-  if (void* p = malloc(n)) return p;
-#else
-  if (void* p = std::malloc(n)) return p;
-#endif
-  throw std::bad_alloc();
-}
-// operator new above takes its memory from malloc, so free is the matching release (GCC cannot see that).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#pragma GCC diagnostic pop
+#include "test_support.hpp"
 
 namespace {
 
 using rnnfast::CellType;
 using rnnfast::Index;
-
-int failures = 0;
-void check(bool ok, const std::string& what) {
-  if (!ok) {
-    std::printf("FAILED: %s\n", what.c_str());
-    ++failures;
-  }
-}
 
 std::vector<double> random_vector(Index n, unsigned seed, double scale) {
   std::mt19937 gen(seed);
@@ -142,7 +89,7 @@ void test_a_million_steps_allocate_nothing(const Variant& v, Index units) {
   std::vector<float> y(units);
   float x = 0.5f;
   for (int i = 0; i < 100; ++i) stream.step(&x, y.data());  // warm-up
-#ifdef RNNFAST_COUNTS_ALLOCATIONS
+#ifdef RNNFAST_COUNTS_MALLOC
   const long long before = g_allocations;
 #endif
   float sum = 0;
@@ -151,7 +98,7 @@ void test_a_million_steps_allocate_nothing(const Variant& v, Index units) {
     stream.step(&x, y.data());
     sum += y[0];
   }
-#ifdef RNNFAST_COUNTS_ALLOCATIONS
+#ifdef RNNFAST_COUNTS_MALLOC
   const long long allocations = g_allocations - before;
   check(allocations == 0, std::string(v.name) + ": a million steps allocated " + std::to_string(allocations) +
                               " times");
@@ -206,7 +153,7 @@ int main() {
       {"simple_rnn_ln", CellType::simple_rnn_tanh, layer_norm}, {"lstm_ln", CellType::lstm, layer_norm},
       {"lstm_peephole_ln", CellType::lstm, both},            {"gru_ln", CellType::gru, layer_norm},
   };
-#ifdef RNNFAST_COUNTS_ALLOCATIONS
+#ifdef RNNFAST_COUNTS_MALLOC
   {  // the counter itself sees allocations, by malloc and by new
     const long long before = g_allocations;
     auto* probe = new std::vector<int>(1000);
@@ -221,9 +168,9 @@ int main() {
   for (const auto& v : variants) test_matches_the_sequence_engine(v);
   for (const auto& v : variants) test_a_million_steps_allocate_nothing(v, 32);
   for (const auto& v : variants) test_copies_stream_on_threads(v);
-#ifndef RNNFAST_COUNTS_ALLOCATIONS
+#ifndef RNNFAST_COUNTS_MALLOC
   std::printf("note: allocations are counted on glibc only\n");
 #endif
-  std::printf("%s\n", failures == 0 ? "all stream tests passed" : "stream tests FAILED");
-  return failures == 0 ? 0 : 1;
+  std::printf("%s\n", g_failures == 0 ? "all stream tests passed" : "stream tests FAILED");
+  return g_failures == 0 ? 0 : 1;
 }

@@ -1,0 +1,66 @@
+// What the C++ tests share: a failure counter with check(), and allocation counting. Include it in exactly one
+// translation unit of a test executable: it replaces the global operator new (everywhere) and, on glibc, malloc
+// and its kin (the real allocator stays reachable as __libc_malloc), all counted in g_allocations.
+#pragma once
+
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+#include <string>
+
+static long long g_allocations = 0;
+
+#if defined(__GLIBC__)
+extern "C" {
+void* __libc_malloc(std::size_t);
+void* __libc_calloc(std::size_t, std::size_t);
+void* __libc_realloc(void*, std::size_t);
+void* __libc_memalign(std::size_t, std::size_t);
+}
+extern "C" void* malloc(std::size_t n) {
+  ++g_allocations;
+  return __libc_malloc(n);
+}
+extern "C" void* calloc(std::size_t n, std::size_t m) {
+  ++g_allocations;
+  return __libc_calloc(n, m);
+}
+extern "C" void* realloc(void* p, std::size_t n) {
+  ++g_allocations;
+  return __libc_realloc(p, n);
+}
+extern "C" int posix_memalign(void** p, std::size_t alignment, std::size_t n) {
+  ++g_allocations;
+  *p = __libc_memalign(alignment, n);
+  return *p ? 0 : 12;
+}
+extern "C" void* aligned_alloc(std::size_t alignment, std::size_t n) {
+  ++g_allocations;
+  return __libc_memalign(alignment, n);
+}
+#define RNNFAST_COUNTS_MALLOC 1  // malloc is counted too, not only operator new
+void* operator new(std::size_t n) {
+  if (void* p = malloc(n)) return p;  // counted there
+  throw std::bad_alloc();
+}
+#else
+void* operator new(std::size_t n) {
+  ++g_allocations;
+  if (void* p = std::malloc(n)) return p;
+  throw std::bad_alloc();
+}
+#endif
+// operator new above takes its memory from malloc, so free is the matching release (GCC cannot see that).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#pragma GCC diagnostic pop
+
+static int g_failures = 0;
+inline void check(bool ok, const std::string& what) {
+  if (!ok) {
+    std::printf("FAILED: %s\n", what.c_str());
+    ++g_failures;
+  }
+}
