@@ -24,6 +24,29 @@ from .layers import GRU, LSTM, SimpleRNN, _Recurrent
 from .model import Sequential
 
 
+def _recurrent_layer(kind: str, kernel: np.ndarray, recurrent_kernel: np.ndarray, bias: np.ndarray, dtype: Any,
+                     activation: str = "tanh", reset_after: bool = True, **options: Any) -> _Recurrent:
+    """A SimpleRNN ("RNN" or "SimpleRNN"), LSTM or GRU with these weights, in Keras layout and gate order."""
+    units = recurrent_kernel.shape[0]
+    common = {"input_size": kernel.shape[0], "dtype": dtype, **options}
+    layer: _Recurrent
+    if kind == "LSTM":
+        layer = LSTM(units, unit_forget_bias=False, **common)
+    elif kind == "GRU":
+        layer = GRU(units, reset_after=reset_after, **common)
+    else:
+        layer = SimpleRNN(units, activation=activation, **common)
+    layer.set_weights({"kernel": kernel, "recurrent_kernel": recurrent_kernel, "bias": bias})
+    return layer
+
+
+def _dense_layer(kernel: np.ndarray, bias: np.ndarray | None, activation: str, dtype: Any) -> Dense:
+    dense = Dense(kernel.shape[1], activation=activation, use_bias=bias is not None, input_size=kernel.shape[0],
+                  dtype=dtype)
+    dense.set_weights({"kernel": kernel, **({"bias": bias} if bias is not None else {})})
+    return dense
+
+
 def _gate_permutation(kind: str, units: int) -> np.ndarray:
     """Indices into PyTorch's gate blocks, in Keras' order."""
     blocks = {"GRU": [1, 0, 2], "LSTM": [0, 1, 2, 3], "RNN": [0]}[kind]
@@ -44,18 +67,10 @@ def _direction(module: Any, kind: str, layer: int, suffix: str, dtype: Any) -> _
     perm = _gate_permutation(kind, units)
     b_ih = np.zeros(w_ih.shape[0]) if b_ih is None else b_ih
     b_hh = np.zeros(w_hh.shape[0]) if b_hh is None else b_hh
-    common = {"input_size": w_ih.shape[1], "return_sequences": True, "dtype": dtype}
-    if kind == "LSTM":
-        layer_ = LSTM(units, unit_forget_bias=False, **common)
-        bias = (b_ih + b_hh)[perm]
-    elif kind == "GRU":
-        layer_ = GRU(units, reset_after=True, **common)
-        bias = np.stack([b_ih[perm], b_hh[perm]])
-    else:
-        layer_ = SimpleRNN(units, activation=module.nonlinearity, **common)
-        bias = b_ih + b_hh
-    layer_.set_weights({"kernel": w_ih[perm].T, "recurrent_kernel": w_hh[perm].T, "bias": bias})
-    return layer_
+    # LSTM and SimpleRNN add their two biases; the GRU keeps them as the rows of its reset_after bias.
+    bias = np.stack([b_ih[perm], b_hh[perm]]) if kind == "GRU" else (b_ih + b_hh)[perm]
+    return _recurrent_layer(kind, w_ih[perm].T, w_hh[perm].T, bias, dtype,
+                            activation=getattr(module, "nonlinearity", "tanh"), return_sequences=True)
 
 
 def _recurrent_layers(module: Any, dtype: Any) -> list[Any]:
@@ -91,12 +106,8 @@ def from_torch(module: Any, dtype: Any = "float32") -> Sequential:
         if isinstance(m, (torch.nn.RNN, torch.nn.LSTM, torch.nn.GRU)):
             layers.extend(_recurrent_layers(m, dtype))
         elif isinstance(m, torch.nn.Linear):
-            dense = Dense(m.out_features, use_bias=m.bias is not None, input_size=m.in_features, dtype=dtype)
-            weights = {"kernel": m.weight.detach().cpu().numpy().T}
-            if m.bias is not None:
-                weights["bias"] = m.bias.detach().cpu().numpy()
-            dense.set_weights(weights)
-            layers.append(dense)
+            bias = None if m.bias is None else m.bias.detach().cpu().numpy()
+            layers.append(_dense_layer(m.weight.detach().cpu().numpy().T, bias, "linear", dtype))
         elif name in _ACTIVATIONS and layers and isinstance(layers[-1], Dense) and layers[-1].activation == "linear":
             if name == "Softmax" and m.dim not in (-1, None):
                 raise ValueError("from_torch: only nn.Softmax over the last axis (dim=-1) is supported")
@@ -121,22 +132,20 @@ def _keras_recurrent(layer: Any, dtype: Any) -> _Recurrent:
         raise ValueError(f"from_keras: {layer.name} must use tanh and sigmoid activations (the engine's cells)")
     weights = [np.asarray(w) for w in layer.get_weights()]
     kernel, recurrent = weights[0], weights[1]
-    units = recurrent.shape[0]
-    common = {"input_size": kernel.shape[0], "return_sequences": bool(config.get("return_sequences")),
-              "go_backwards": bool(config.get("go_backwards")), "stateful": bool(config.get("stateful")),
-              "dropout": float(config.get("dropout", 0.0)), "recurrent_dropout": float(config.get("recurrent_dropout", 0.0)),
-              "dtype": dtype}
-    if kind == "SimpleRNN":
-        if config.get("activation") not in ("tanh", "relu"):
-            raise ValueError(f"from_keras: {layer.name} must use tanh or relu")
-        out: _Recurrent = SimpleRNN(units, activation=config["activation"], **common)
-    elif kind == "LSTM":
-        out = LSTM(units, unit_forget_bias=False, **common)
-    else:
-        out = GRU(units, reset_after=bool(config.get("reset_after", True)), **common)
-    bias = weights[2] if len(weights) > 2 else np.zeros(out._bias_shape())
-    out.set_weights({"kernel": kernel, "recurrent_kernel": recurrent, "bias": bias})
-    return out
+    options = {"return_sequences": bool(config.get("return_sequences")),
+               "go_backwards": bool(config.get("go_backwards")), "stateful": bool(config.get("stateful")),
+               "dropout": float(config.get("dropout", 0.0)),
+               "recurrent_dropout": float(config.get("recurrent_dropout", 0.0))}
+    if kind == "SimpleRNN" and config.get("activation") not in ("tanh", "relu"):
+        raise ValueError(f"from_keras: {layer.name} must use tanh or relu")
+    reset_after = bool(config.get("reset_after", True))
+    if len(weights) > 2:
+        bias = weights[2]
+    else:  # use_bias=False: zeros of the shape the layer's bias would have
+        width = recurrent.shape[1]
+        bias = np.zeros((2, width) if kind == "GRU" and reset_after else (width,))
+    return _recurrent_layer(kind, kernel, recurrent, bias, dtype, activation=config.get("activation", "tanh"),
+                            reset_after=reset_after, **options)
 
 
 def _keras_dense(layer: Any, dtype: Any) -> Dense:
@@ -145,10 +154,7 @@ def _keras_dense(layer: Any, dtype: Any) -> Dense:
     if activation not in ("linear", "tanh", "relu", "sigmoid", "softmax"):
         raise ValueError(f"from_keras: {layer.name} has activation {activation!r}, which rnnfast's Dense lacks")
     weights = [np.asarray(w) for w in layer.get_weights()]
-    dense = Dense(config["units"], activation=activation, use_bias=bool(config.get("use_bias", True)),
-                  input_size=weights[0].shape[0], dtype=dtype)
-    dense.set_weights({"kernel": weights[0], **({"bias": weights[1]} if len(weights) > 1 else {})})
-    return dense
+    return _dense_layer(weights[0], weights[1] if len(weights) > 1 else None, activation, dtype)
 
 
 def from_keras(model_or_layer: Any, dtype: Any = "float32") -> Sequential:
