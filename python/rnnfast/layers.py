@@ -70,7 +70,6 @@ class _Recurrent:
         self._states: list[np.ndarray] | None = None
         self._last: dict[str, Any] | None = None
         self._stream: Any = None  # the C++ stream of step(), built from the weights of its time
-        self._step_shape: tuple[int, int] | None = None
         self._out_shape: tuple[int, int] | None = None
         if input_size is not None:
             self.build(check_int(input_size, "input_size", 1))  # type: ignore[arg-type]
@@ -361,7 +360,7 @@ class _Recurrent:
         if batch < 1:
             raise ValueError("x_t must have at least one row")
         states = None if state is None else self._check_initial_state(state, batch)
-        if self._stream is None or self._step_shape != x.shape or states is not None:
+        if self._stream is None or self._stream.batch != batch or states is not None:
             self._start_stream(batch, states)
         return self._stream.step(x, np.empty((batch, self.units), self.dtype))
 
@@ -374,7 +373,6 @@ class _Recurrent:
             self._cell_name(), self.input_size, self.units, batch, options.get("peephole", False),
             options["layer_norm"], options["layer_norm_epsilon"], w["kernel"], w["recurrent_kernel"], w["bias"],
             extra.get("peephole"), extra.get("norm"))
-        self._step_shape = (batch, self.input_size)  # type: ignore[assignment]
         self._out_shape = (batch, self.units)
         if states is not None:
             self._stream.reset(np.ascontiguousarray(states[0], self.dtype),
