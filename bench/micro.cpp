@@ -6,6 +6,7 @@
 //   Train, masks being for training)
 //   PerStep/<cell>/H<h>                 batch 1, 1 input, 1000 steps: time per step within one sequence call
 //   Stream/<cell>/H<h>                  batch 1, 1 input: one rnnfast::Stream::step() call (the streaming API)
+//   StackedStep/<cell>/H<h>             the same step on rnnfast::StackedStep alone, Stream's kernel for plain cells
 //   InputProduct/<case>, RecurrentProduct/<case>   the two products of a forward pass, for the roofline
 // FLOP/s counts multiply-adds as two FLOPs, of the products only (the gate passes are not counted).
 #include <benchmark/benchmark.h>
@@ -192,6 +193,23 @@ void bm_stream(benchmark::State& st, CellInfo cell, Index units) {
   }
 }
 
+// The stacked-weights step alone (rnnfast::StackedStep), the kernel Stream uses for small hidden sizes.
+void bm_stacked_step(benchmark::State& st, CellInfo cell, Index units) {
+  const Case k{"stream", 1, 1, 1, units};
+  Problem p(cell, k);
+  rnnfast::StackedStep<float> stacked(cell.type, 1, units, p.weights(), cell.peephole);
+  std::vector<float> h(2 * units), c(2 * units), scratch(std::max<Index>(1, stacked.scratch_width()));
+  float x = 0.5f;
+  int cur = 0;
+  for (auto _ : st) {
+    stacked.step(1, &x, h.data() + cur * units, c.data() + cur * units, h.data() + (1 - cur) * units,
+                 c.data() + (1 - cur) * units, scratch.data());
+    cur = 1 - cur;
+    benchmark::DoNotOptimize(h.data());
+    x = -x;
+  }
+}
+
 void bm_input_product(benchmark::State& st, Case k) {
   rnnfast::set_num_threads(1);
   const Index G = 4 * k.units, rows = k.batch * k.time;
@@ -252,6 +270,12 @@ int register_all() {
       for (Index units : {8, 16, 32, 64, 128})
         benchmark::RegisterBenchmark(("Stream/" + std::string(cell.name) + "/H" + std::to_string(units)).c_str(),
                                      bm_stream, cell, units)
+            ->Unit(benchmark::kNanosecond);
+  for (const auto& cell : kCells)
+    if (!cell.training_only() && !cell.layer_norm)
+      for (Index units : {8, 16, 32, 64, 128})
+        benchmark::RegisterBenchmark(("StackedStep/" + std::string(cell.name) + "/H" + std::to_string(units)).c_str(),
+                                     bm_stacked_step, cell, units)
             ->Unit(benchmark::kNanosecond);
   return 0;
 }

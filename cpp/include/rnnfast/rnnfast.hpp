@@ -6,4 +6,5 @@
 #include "rnnfast/optimizers.hpp"
 #include "rnnfast/recurrent.hpp"
 #include "rnnfast/sequence.hpp"
+#include "rnnfast/stacked_step.hpp"
 #include "rnnfast/stream.hpp"

@@ -14,12 +14,14 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 #include <variant>
 #include <vector>
 
 #include "rnnfast/recurrent.hpp"
+#include "rnnfast/stacked_step.hpp"
 
 namespace rnnfast {
 
@@ -31,9 +33,10 @@ class Stream {
   // rows of every step. Throws std::invalid_argument on bad sizes or options.
   Stream(CellType type, Index input_size, Index units, const CellWeights<T>& weights, CellOptions options = {},
          Index batch = 1)
-      : model_(std::make_shared<const Model>(type, input_size, units, weights, options)), batch_(batch) {
+      : model_(std::make_shared<const Model>(type, input_size, units, weights, options, batch)), batch_(batch) {
     if (batch < 1) throw std::invalid_argument("rnnfast::Stream: batch must be >= 1");
-    saved_.assign(static_cast<std::size_t>(batch * model_->saved_width), T(0));
+    const Index scratch = model_->stacked ? model_->stacked->scratch_width() : model_->saved_width;
+    saved_.assign(static_cast<std::size_t>(std::max<Index>(1, batch * scratch)), T(0));
     state_.assign(static_cast<std::size_t>(4 * batch * units), T(0));  // h, c, and the next h, c
   }
 
@@ -51,7 +54,10 @@ class Stream {
 
   // One time step: x is batch × input_size (row-major), y gets the new h, batch × units.
   void step(const T* x, T* y) noexcept {
-    std::visit([&](const auto& cell) { step_with(cell, x); }, model_->cell);
+    if (const auto& stacked = model_->stacked)
+      stacked->step(batch_, x, h_at(current_), c_at(current_), h_at(next_), c_at(next_), saved_.data());
+    else
+      std::visit([&](const auto& cell) { step_with(cell, x); }, model_->cell);
     std::swap(current_, next_);
     std::copy(h_at(current_), h_at(current_) + batch_ * units(), y);
   }
@@ -73,7 +79,8 @@ class Stream {
  private:
   // What every copy shares, built once and never changed: the cell, the weights and their packed panels.
   struct Model {
-    Model(CellType type_, Index input_size_, Index units_, const CellWeights<T>& w, const CellOptions& options)
+    Model(CellType type_, Index input_size_, Index units_, const CellWeights<T>& w, const CellOptions& options,
+          Index batch)
         : type(type_), input_size(input_size_), units(units_), cell(make_cell<T>(type_, units_, options)) {
       if (input_size < 1 || units < 1)
         throw std::invalid_argument("rnnfast::Stream: input_size and units must be >= 1");
@@ -93,14 +100,18 @@ class Stream {
         norm.assign(w.norm, w.norm + n);
       }
       std::visit([&](const auto& c) { saved_width = c.saved_width(); }, cell);
+      weights = {kernel.data(), recurrent.data(), bias.data(), peephole.empty() ? nullptr : peephole.data(),
+                 norm.empty() ? nullptr : norm.data()};
+      if (StackedStep<T>::covers(options) && (batch == 1 || batch * units <= kStackedMaxRowUnits)) {
+        stacked.emplace(type, input_size, units, weights, options.peephole);
+        return;  // the generic step's packed weights are not needed
+      }
       packed_u.resize(static_cast<std::size_t>(PackedGates<T>::size(gates, units, units)));
       packed_w.resize(static_cast<std::size_t>(PackedGates<T>::size(gates, input_size, units)));
       u = PackedGates<T>(packed_u.data(), gates, units, units);
       u.pack(recurrent.data(), false, {0, units});
       wk = PackedGates<T>(packed_w.data(), gates, input_size, units);
       wk.pack(kernel.data(), false, {0, units});
-      weights = {kernel.data(), recurrent.data(), bias.data(), peephole.empty() ? nullptr : peephole.data(),
-                 norm.empty() ? nullptr : norm.data()};
     }
     Model(const Model&) = delete;  // the views below point into this object's own vectors
     Model& operator=(const Model&) = delete;
@@ -113,7 +124,11 @@ class Stream {
     std::vector<T, Eigen::aligned_allocator<T>> packed_u, packed_w;
     PackedGates<T> u{nullptr, 1, 1, 1}, wk{nullptr, 1, 1, 1};  // views of the packed weights
     CellWeights<T> weights;                                    // views of the copies above
+    std::optional<StackedStep<T>> stacked;                     // the fast path of the plain cells
   };
+  // A step of one row runs on the stacked weights (measured faster at H = 16…256), and so do a few rows of small
+  // ones (batch × units up to this); larger batches reuse each weight across rows in the packed products.
+  static constexpr Index kStackedMaxRowUnits = 64;
 
   T* h_at(int k) noexcept { return state_.data() + (2 * k) * batch_ * units(); }
   T* c_at(int k) noexcept { return state_.data() + (2 * k + 1) * batch_ * units(); }

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "rnnfast/activations.hpp"
 #include "rnnfast/gemm.hpp"
 #include "rnnfast/packed_gemm.hpp"
 #include "rnnfast/parallel.hpp"
@@ -235,16 +236,19 @@ template <class V, class T>
 inline V splat(T x) {
   return Eigen::internal::pset1<V>(x);
 }
+// The gate activations: rnnfast's own for float (activations.hpp, short latency), the standard ones for double.
 template <class V>
 inline V sigmoid(const V& x) {
   using T = typename Eigen::internal::unpacket_traits<V>::type;
-  if constexpr (std::is_same_v<V, T>) return Eigen::internal::scalar_logistic_op<T>()(x);
+  if constexpr (std::is_same_v<T, float>) return sigmoid_float(x);
+  else if constexpr (std::is_same_v<V, T>) return Eigen::internal::scalar_logistic_op<T>()(x);
   else return Eigen::internal::scalar_logistic_op<T>().packetOp(x);
 }
 template <class V>
 inline V tanh(const V& x) {
   using T = typename Eigen::internal::unpacket_traits<V>::type;
-  if constexpr (std::is_same_v<V, T>) return Eigen::internal::scalar_tanh_op<T>()(x);
+  if constexpr (std::is_same_v<T, float>) return tanh_float(x);
+  else if constexpr (std::is_same_v<V, T>) return Eigen::internal::scalar_tanh_op<T>()(x);
   else return Eigen::internal::ptanh(x);
 }
 // 1 − x, 1 − x² and x·(1 − x): the derivatives of tanh and σ from their outputs.

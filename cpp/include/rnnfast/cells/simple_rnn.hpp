@@ -25,17 +25,23 @@ class SimpleRnnCell {
     using namespace detail;
     const Index u0 = ctx.units.begin, n = ctx.units.size();
     recurrent_product(ctx, 0, 1, s.batch, s.h_in, s.ld_h_in, s.saved, s.ld_saved, true);
-    const CVec<T> b(ctx.weights.bias + u0, n);
+    const T* bias = ctx.weights.bias + u0;
     for (Index r = 0; r < s.batch; ++r) {
       T* h = s.h + r * s.ld_h + u0;
       if (!row_active(s.active, r)) {
         copy_row(s.h_prev + r * s.ld_h_prev + u0, h, n);
         continue;
       }
-      Vec<T> a(s.saved + r * s.ld_saved + u0, n);  // x·W + h·U
-      if constexpr (Act == Activation::tanh) a = (a + b).tanh();
-      else a = (a + b).max(T(0));
-      copy_row(a.data(), h, n);
+      T* a = s.saved + r * s.ld_saved + u0;  // x·W + h·U in, the activation out
+      for_each_unit<T>(n, [&](auto v, Index j) {
+        using V = decltype(v);
+        const V pre = Eigen::internal::padd(load<V>(a + j), load<V>(bias + j));
+        V out;
+        if constexpr (Act == Activation::tanh) out = tanh(pre);
+        else out = Eigen::internal::pmax(pre, splat<V>(T(0)));
+        store(a + j, out);
+        store(h + j, out);
+      });
     }
   }
 

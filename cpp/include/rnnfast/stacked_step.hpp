@@ -1,0 +1,378 @@
+// One streaming step of a plain cell for a few rows, as one product over the stacked weights [W; U] with the
+// gates' activations in registers: the fast path of rnnfast::Stream.
+//
+// The generic step writes x·W and h·U into the gate slots, then reads them back for the gate pass; at small H
+// that traffic, a product call per gate and the padding of two-packet panels cost more than the arithmetic. Here
+// the weights are packed once into blocks of units — NB packets of L lanes each (L: the narrowest packet that
+// needs no more packets than the widest; NB: 2 where that fills the FMA pipes and divides the packets) — with
+// the gates side by side: for every input k of [x; h], block b holds gate 0's NB packets of M[k, units of b],
+// then gate 1's, and so on. A block's gates accumulate in registers from the bias over every k, and its
+// activations and state update follow at once; only h (and c) reach memory. A step is a chain of dependent
+// operations (product, gates, tanh of the new cell state, the next step's product), so the activations are the
+// engine's short-latency ones (activations.hpp) and the product runs on several independent FMA chains.
+//
+// Covers SimpleRNN (tanh, relu), LSTM (with or without peepholes) and GRU (reset_after and reset_before); not
+// the layer-normalised cells, whose norms need whole rows before any gate.
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <array>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "rnnfast/recurrent.hpp"
+
+// Packet types (__m512 and the like) as template arguments: GCC notes that their attributes are not part of the
+// type, which is harmless here (Eigen silences the same warning inside its own headers).
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+#endif
+
+namespace rnnfast {
+
+namespace detail {
+// The packet Level halvings narrower than P (a packet with no narrower one is its own half).
+template <class P, int Level>
+struct NarrowerPacket {
+  using type = typename NarrowerPacket<typename Eigen::internal::unpacket_traits<P>::half, Level - 1>::type;
+};
+template <class P>
+struct NarrowerPacket<P, 0> {
+  using type = P;
+};
+}  // namespace detail
+
+template <class T>
+class StackedStep {
+ public:
+  static bool covers(const CellOptions& options) { return !options.layer_norm; }
+
+  // weights as for the sequence engine (Keras layouts, row-major); peephole: 3 × H when `peephole`.
+  StackedStep(CellType type, Index input_size, Index units, const CellWeights<T>& w, bool peephole = false)
+      : type_(type), input_size_(input_size), units_(units), peephole_(peephole) {
+    if (input_size < 1 || units < 1) throw std::invalid_argument("rnnfast::StackedStep: sizes must be >= 1");
+    if (peephole && type != CellType::lstm) throw std::invalid_argument("rnnfast: only an LSTM has peepholes");
+    choose_kernel<Packet<0>, Packet<1>, Packet<2>>();
+    pack(w);
+  }
+
+  Index input_size() const noexcept { return input_size_; }
+  Index units() const noexcept { return units_; }
+  // Scratch the step needs per row (GRU with reset_before: z, x_h and r⊙h_{t-1} of every unit).
+  Index scratch_width() const noexcept { return type_ == CellType::gru_reset_before ? 3 * padded_units() : 0; }
+
+  // One step of `rows` rows: x (rows × D), h_prev and c_prev (rows × H; c for an LSTM only) in; h, c out (rows ×
+  // H). h must not overlap h_prev (every block reads all of h_prev). scratch: rows × scratch_width().
+  void step(Index rows, const T* x, const T* h_prev, const T* c_prev, T* h, T* c, T* scratch) const noexcept {
+    for (Index r = 0; r < rows; ++r)
+      kernel_(*this, x + r * input_size_, h_prev + r * units_, c_prev == nullptr ? nullptr : c_prev + r * units_,
+              h + r * units_, c == nullptr ? nullptr : c + r * units_, scratch + r * scratch_width());
+  }
+
+ private:
+  // The packets from the widest (level 0) down.
+  template <int Level>
+  using Packet = typename detail::NarrowerPacket<typename Eigen::internal::packet_traits<T>::type, Level>::type;
+
+  template <class P>
+  static constexpr Index lanes = Eigen::internal::unpacket_traits<P>::size;
+  // float activations run per packet; double ones lane by lane, as the sequence engine computes them.
+  template <class P>
+  static constexpr bool packet_math = lanes<P> == 1 || std::is_same_v<T, float>;
+
+  using Kernel = void (*)(const StackedStep&, const T*, const T*, const T*, T*, T*, T*);
+
+  Index block_units() const { return packets_per_block_ * lane_count_; }
+  Index padded_units() const { return blocks_ * block_units(); }
+
+  // The narrowest packet that needs no more packets than the widest.
+  template <class P0, class P1, class P2>
+  void choose_kernel() {
+    const auto packets = [&](Index L) { return (units_ + L - 1) / L; };
+    if (lanes<P2> < lanes<P1> && packets(lanes<P2>) == packets(lanes<P0>)) return use<P2>();
+    if (lanes<P1> < lanes<P0> && packets(lanes<P1>) == packets(lanes<P0>)) return use<P1>();
+    use<P0>();
+  }
+
+  template <class P>
+  void use() {
+    lane_count_ = lanes<P>;
+    const Index packets = (units_ + lane_count_ - 1) / lane_count_;
+    if (packets % 2 == 0) use<P, 2>();
+    else use<P, 1>();
+  }
+
+  template <class P, int NB>
+  void use() {
+    packets_per_block_ = NB;
+    blocks_ = (units_ + block_units() - 1) / block_units();
+    switch (type_) {
+      case CellType::simple_rnn_tanh: kernel_ = &simple_rnn<P, NB, false>; break;
+      case CellType::simple_rnn_relu: kernel_ = &simple_rnn<P, NB, true>; break;
+      case CellType::lstm: kernel_ = peephole_ ? &lstm<P, NB, true> : &lstm<P, NB, false>; break;
+      case CellType::gru: kernel_ = &gru_reset_after<P, NB>; break;
+      case CellType::gru_reset_before: kernel_ = &gru_reset_before<P, NB>; break;
+    }
+  }
+
+  void pack(const CellWeights<T>& w) {
+    const Index D = input_size_, H = units_, W = block_units();
+    const int G = gate_count(type_);
+    // Row k of every block for gates [g0, g0 + n) of m (rows × G·H): n × W values of M[k, g·H + units of b],
+    // zero past H; block by block.
+    auto put_rows = [&](Packed& out, const T* m, Index rows, int g0, int n) {
+      for (Index b = 0; b < blocks_; ++b)
+        for (Index k = 0; k < rows; ++k)
+          for (int g = g0; g < g0 + n; ++g)
+            for (Index u = 0; u < W; ++u) {
+              const Index j = b * W + u;
+              out.push_back(j < H ? m[k * G * H + g * H + j] : T(0));
+            }
+    };
+    // A vector of n gates' values (bias, peepholes; v[g·H + j]) in the same order: block b, then its n × W values.
+    auto put_vector = [&](Packed& out, const T* v, int n) {
+      for (Index b = 0; b < blocks_; ++b)
+        for (int g = 0; g < n; ++g)
+          for (Index u = 0; u < W; ++u) {
+            const Index j = b * W + u;
+            out.push_back(j < H ? v[g * H + j] : T(0));
+          }
+    };
+    if (type_ == CellType::gru_reset_before) {  // z, r see h_{t-1}; h̃ sees r⊙h_{t-1}, a second product
+      put_rows(input_, w.kernel, D, 0, 3);
+      put_rows(recurrent_, w.recurrent_kernel, H, 0, 2);
+      put_rows(candidate_, w.recurrent_kernel, H, 2, 1);
+    } else {
+      put_rows(input_, w.kernel, D, 0, G);
+      put_rows(recurrent_, w.recurrent_kernel, H, 0, G);
+    }
+    if (type_ == CellType::gru) {  // z, r: both biases summed; h̃: the input bias, then the recurrent one
+      std::vector<T> merged(static_cast<std::size_t>(4 * H));
+      for (Index j = 0; j < 2 * H; ++j) merged[j] = w.bias[j] + w.bias[3 * H + j];
+      std::copy(w.bias + 2 * H, w.bias + 3 * H, merged.begin() + 2 * H);
+      std::copy(w.bias + 5 * H, w.bias + 6 * H, merged.begin() + 3 * H);
+      put_vector(bias_, merged.data(), 4);
+    } else {
+      put_vector(bias_, w.bias, G);
+    }
+    if (peephole_) put_vector(peephole_w_, w.peephole, 3);
+  }
+
+  // Running sums of A accumulator packets (slot a = gate·NB + packet) over the rows of one or more row sets,
+  // starting from the bias, with S independent chains per slot so that at least ~8 FMAs are in flight.
+  template <class P, int A>
+  struct Sums {
+    static constexpr Index L = lanes<P>;
+    static constexpr int S = A >= 8 ? 1 : A >= 4 ? 2 : 4;
+    P part[S][A];
+
+    explicit Sums(const T* start) {
+      for (int a = 0; a < A; ++a) {
+        part[0][a] = Eigen::internal::ploadu<P>(start + a * L);
+        for (int s = 1; s < S; ++s) part[s][a] = Eigen::internal::pset1<P>(T(0));
+      }
+    }
+    // n rows of v[k] · (the packets of row k), packet i of a row adding to slot Slots[i]. Row k at m + k·width.
+    template <int... Slots>
+    void add(const T* v, Index n, const T* m, std::integer_sequence<int, Slots...>) {
+      using namespace Eigen::internal;
+      constexpr Index width = sizeof...(Slots) * L;
+      Index k = 0;
+      for (; k + S <= n; k += S)
+        for (int s = 0; s < S; ++s) {
+          const P vk = pset1<P>(v[k + s]);
+          const T* row = m + (k + s) * width;
+          int i = 0;
+          ((part[s][Slots] = pmadd(vk, pload<P>(row + (i++) * L), part[s][Slots])), ...);
+        }
+      for (int s = 0; k < n; ++k, ++s) {  // the rest, one chain each
+        const P vk = pset1<P>(v[k]);
+        const T* row = m + k * width;
+        int i = 0;
+        ((part[s][Slots] = pmadd(vk, pload<P>(row + (i++) * L), part[s][Slots])), ...);
+      }
+    }
+    P total(int a) const {
+      P sum = part[0][a];
+      for (int s = 1; s < S; ++s) sum = Eigen::internal::padd(sum, part[s][a]);
+      return sum;
+    }
+  };
+  // The slots of gates Gates..., NB packets each: g·NB, …, g·NB + NB − 1 for each g in turn.
+  template <int NB, int... Gates>
+  struct SlotList {
+    static constexpr std::size_t count = NB * sizeof...(Gates);
+    static constexpr std::array<int, count> values = [] {
+      std::array<int, count> v{};
+      const int gates[] = {Gates...};
+      for (std::size_t i = 0; i < sizeof...(Gates); ++i)
+        for (int n = 0; n < NB; ++n) v[i * NB + n] = gates[i] * NB + n;
+      return v;
+    }();
+    template <std::size_t... I>
+    static std::integer_sequence<int, values[I]...> make(std::index_sequence<I...>);
+    using type = decltype(make(std::make_index_sequence<count>{}));
+  };
+  template <int NB, int... Gates>
+  using SlotsOf = typename SlotList<NB, Gates...>::type;
+
+  // Loads and stores of the L lanes of a row of H values from unit u; past H only on the last packet.
+  template <class P>
+  static P load_lanes(const T* row, Index u, Index H) {
+    constexpr Index L = lanes<P>;
+    if (u + L <= H) return Eigen::internal::ploadu<P>(row + u);
+    alignas(64) T tmp[L] = {};
+    std::copy(row + u, row + H, tmp);
+    return Eigen::internal::pload<P>(tmp);
+  }
+  template <class P>
+  static void store_lanes(T* row, Index u, Index H, const P& v) {
+    constexpr Index L = lanes<P>;
+    if (u + L <= H) return Eigen::internal::pstoreu(row + u, v);
+    alignas(64) T tmp[L];
+    Eigen::internal::pstore(tmp, v);
+    std::copy(tmp, tmp + (H - u), row + u);
+  }
+
+  // The engine's activations (cells/common.hpp): per packet for float, lane by lane for double.
+  template <class P, class F>
+  static P per_lane(const P& x, F scalar) {
+    alignas(64) T tmp[lanes<P>];
+    Eigen::internal::pstore(tmp, x);
+    for (auto& t : tmp) t = scalar(t);
+    return Eigen::internal::pload<P>(tmp);
+  }
+  template <class P>
+  static P sigmoid(const P& x) {
+    if constexpr (packet_math<P>) return detail::sigmoid(x);
+    else return per_lane(x, [](T v) { return detail::sigmoid(v); });
+  }
+  template <class P>
+  static P tanh(const P& x) {
+    if constexpr (packet_math<P>) return detail::tanh(x);
+    else return per_lane(x, [](T v) { return detail::tanh(v); });
+  }
+
+  template <class P, int NB, bool Relu>
+  static void simple_rnn(const StackedStep& s, const T* x, const T* h_prev, const T*, T* h, T*, T*) {
+    using namespace Eigen::internal;
+    constexpr Index L = lanes<P>, W = NB * L;
+    const Index D = s.input_size_, H = s.units_;
+    for (Index b = 0; b < s.blocks_; ++b) {
+      Sums<P, NB> sums(s.bias_.data() + b * W);
+      sums.add(x, D, s.input_.data() + b * D * W, SlotsOf<NB, 0>{});
+      sums.add(h_prev, H, s.recurrent_.data() + b * H * W, SlotsOf<NB, 0>{});
+      for (int n = 0; n < NB; ++n) {
+        const P a = sums.total(n);
+        store_lanes<P>(h, b * W + n * L, H, Relu ? pmax(a, pset1<P>(T(0))) : tanh(a));
+      }
+    }
+  }
+
+  template <class P, int NB, bool Peephole>
+  static void lstm(const StackedStep& s, const T* x, const T* h_prev, const T* c_prev, T* h, T* c, T*) {
+    using namespace Eigen::internal;
+    constexpr Index L = lanes<P>, W = NB * L;
+    const Index D = s.input_size_, H = s.units_;
+    for (Index b = 0; b < s.blocks_; ++b) {
+      Sums<P, 4 * NB> sums(s.bias_.data() + b * 4 * W);
+      sums.add(x, D, s.input_.data() + b * D * 4 * W, SlotsOf<NB, 0, 1, 2, 3>{});
+      sums.add(h_prev, H, s.recurrent_.data() + b * H * 4 * W, SlotsOf<NB, 0, 1, 2, 3>{});
+      const T* p = Peephole ? s.peephole_w_.data() + b * 3 * W : nullptr;
+      for (int n = 0; n < NB; ++n) {
+        const Index u = b * W + n * L;
+        const P cp = load_lanes<P>(c_prev, u, H);
+        P i, f, o;
+        if constexpr (Peephole) {
+          i = sigmoid(pmadd(pload<P>(p + n * L), cp, sums.total(n)));
+          f = sigmoid(pmadd(pload<P>(p + W + n * L), cp, sums.total(NB + n)));
+        } else {
+          i = sigmoid(sums.total(n));
+          f = sigmoid(sums.total(NB + n));
+        }
+        const P c_new = pmadd(f, cp, pmul(i, tanh(sums.total(2 * NB + n))));
+        if constexpr (Peephole) o = sigmoid(pmadd(pload<P>(p + 2 * W + n * L), c_new, sums.total(3 * NB + n)));
+        else o = sigmoid(sums.total(3 * NB + n));
+        store_lanes<P>(c, u, H, c_new);
+        store_lanes<P>(h, u, H, pmul(o, tanh(c_new)));
+      }
+    }
+  }
+
+  // h = h̃ + z⊙(h_{t-1} − h̃) on L lanes from unit u.
+  template <class P>
+  static void store_gru_state(const T* h_prev, T* h, Index u, Index H, const P& z, const P& hh) {
+    using namespace Eigen::internal;
+    store_lanes<P>(h, u, H, pmadd(z, psub(load_lanes<P>(h_prev, u, H), hh), hh));
+  }
+
+  template <class P, int NB>
+  static void gru_reset_after(const StackedStep& s, const T* x, const T* h_prev, const T*, T* h, T*, T*) {
+    using namespace Eigen::internal;
+    constexpr Index L = lanes<P>, W = NB * L;
+    const Index D = s.input_size_, H = s.units_;
+    for (Index b = 0; b < s.blocks_; ++b) {
+      // Slots z, r (x·W + h·U + both biases), x_h (+ input bias) and u_h (+ recurrent bias): r multiplies u_h alone.
+      Sums<P, 4 * NB> sums(s.bias_.data() + b * 4 * W);
+      sums.add(x, D, s.input_.data() + b * D * 3 * W, SlotsOf<NB, 0, 1, 2>{});
+      sums.add(h_prev, H, s.recurrent_.data() + b * H * 3 * W, SlotsOf<NB, 0, 1, 3>{});
+      for (int n = 0; n < NB; ++n) {
+        const P z = sigmoid(sums.total(n)), r = sigmoid(sums.total(NB + n));
+        const P hh = tanh(pmadd(r, sums.total(3 * NB + n), sums.total(2 * NB + n)));
+        store_gru_state(h_prev, h, b * W + n * L, H, z, hh);
+      }
+    }
+  }
+
+  // Two passes: z, r and x_h of every block, then — once r⊙h_{t-1} is whole — the candidate's product.
+  template <class P, int NB>
+  static void gru_reset_before(const StackedStep& s, const T* x, const T* h_prev, const T*, T* h, T*, T* scratch) {
+    using namespace Eigen::internal;
+    constexpr Index L = lanes<P>, W = NB * L;
+    const Index D = s.input_size_, H = s.units_, Hp = s.padded_units();
+    T* z_all = scratch;
+    T* xh_all = scratch + Hp;
+    T* rh = scratch + 2 * Hp;  // r⊙h_{t-1}, the candidate product's input (zero past H)
+    for (Index b = 0; b < s.blocks_; ++b) {
+      Sums<P, 3 * NB> sums(s.bias_.data() + b * 3 * W);
+      sums.add(x, D, s.input_.data() + b * D * 3 * W, SlotsOf<NB, 0, 1, 2>{});
+      sums.add(h_prev, H, s.recurrent_.data() + b * H * 2 * W, SlotsOf<NB, 0, 1>{});
+      for (int n = 0; n < NB; ++n) {
+        const Index u = b * W + n * L;
+        pstoreu(z_all + u, sigmoid(sums.total(n)));
+        pstoreu(xh_all + u, sums.total(2 * NB + n));
+        pstoreu(rh + u, pmul(sigmoid(sums.total(NB + n)), load_lanes<P>(h_prev, u, H)));
+      }
+    }
+    for (Index b = 0; b < s.blocks_; ++b) {
+      Sums<P, NB> sums(xh_all + b * W);
+      sums.add(rh, H, s.candidate_.data() + b * H * W, SlotsOf<NB, 0>{});
+      for (int n = 0; n < NB; ++n) {
+        const Index u = b * W + n * L;
+        store_gru_state(h_prev, h, u, H, ploadu<P>(z_all + u), tanh(sums.total(n)));
+      }
+    }
+  }
+
+  using Packed = std::vector<T, Eigen::aligned_allocator<T>>;
+
+  CellType type_;
+  Index input_size_, units_;
+  bool peephole_;
+  Index lane_count_ = 1, packets_per_block_ = 1, blocks_ = 0;
+  Kernel kernel_ = nullptr;
+  // Per block: input_ D rows, recurrent_ H rows, of G gates × NB packets (reset_before: recurrent_ of z and r,
+  // candidate_ H rows of h̃); bias_ G × NB packets (GRU reset_after: 4, z and r with both biases summed, then h̃'s
+  // input and recurrent bias); peephole_w_ 3 × NB packets.
+  Packed input_, recurrent_, candidate_, bias_, peephole_w_;
+};
+
+}  // namespace rnnfast
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
