@@ -3,12 +3,16 @@
     python bench/compare.py                      # cases a-d, LSTM and GRU, 1 and 2 threads
     python bench/compare.py --cases b c --threads 1 --cells lstm
     python bench/compare.py --cases v --threads 1  # the LSTM variants against the plain LSTM and PyTorch
+    python bench/compare.py --cases e              # one step from Python
 
 Cases (float32; issue 3's shapes):
     a  inference, batch 1,  100 steps,  32 inputs,  128 units
     b  inference, batch 64, 100 steps,  256 inputs, 256 units
     c  training,  shape b
     d  training,  batch 16, 1000 steps, 64 inputs,  128 units (also peak memory of one training step)
+    e  one step from Python, batch 1, D = H = 16, 32, 64, 128, 256, the state kept between calls: rnnfast's
+       layer.step, PyTorch's nn.LSTMCell / nn.GRUCell (inference_mode), ONNX Runtime's LSTM/GRU node with one step
+       and the state passed in and out (it keeps none); microseconds per step, medians of blocks of calls
     v  training, shape b, LSTM variants (peephole, layer norm, dropout, recurrent dropout) against rnnfast's plain
        LSTM and what a PyTorch user would write: a step loop with three nn.LayerNorm, nn.Dropout before
        nn.LSTM, or an nn.LSTMCell loop with a recurrent mask (PyTorch has no peepholes); the PyTorch versions
@@ -79,8 +83,9 @@ def torch_module(cell: str, layer):
     return module
 
 
-def onnx_session(cell: str, layer, threads: int):
-    """An ONNX Runtime session of one LSTM/GRU node with the layer's weights (time-major input)."""
+def onnx_session(cell: str, layer, threads: int, with_state: bool = False):
+    """An ONNX Runtime session of one LSTM/GRU node with the layer's weights (time-major input); with_state adds
+    the initial state as inputs and the final state as outputs."""
     w, units, features = layer.get_weights(), layer.units, layer.input_size
     if cell == "lstm":
         perm = gate_blocks(units, [0, 3, 1, 2])  # ONNX orders i, o, f, c
@@ -95,10 +100,17 @@ def onnx_session(cell: str, layer, threads: int):
         numpy_helper.from_array(np.ascontiguousarray(w["recurrent_kernel"][:, perm].T[None]), "R"),
         numpy_helper.from_array(bias[None].astype(np.float32), "B"),
     ]
-    node = helper.make_node(cell.upper(), ["X", "W", "R", "B"], ["Y"], hidden_size=units, **attrs)
-    graph = helper.make_graph(
-        [node], "rnn", [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "B", features])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["T", 1, "B", units])], initializer=inits)
+    inputs = [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "B", features])]
+    outputs = [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["T", 1, "B", units])]
+    node_inputs, node_outputs = ["X", "W", "R", "B"], ["Y"]
+    if with_state:
+        states = ["h", "c"] if cell == "lstm" else ["h"]
+        node_inputs += ["", *(f"initial_{s}" for s in states)]  # no sequence_lens
+        node_outputs += [f"Y_{s}" for s in states]
+        inputs += [helper.make_tensor_value_info(f"initial_{s}", TensorProto.FLOAT, [1, "B", units]) for s in states]
+        outputs += [helper.make_tensor_value_info(f"Y_{s}", TensorProto.FLOAT, [1, "B", units]) for s in states]
+    node = helper.make_node(cell.upper(), node_inputs, node_outputs, hidden_size=units, **attrs)
+    graph = helper.make_graph([node], "rnn", inputs, outputs, initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
     model.ir_version = 8
     options = ort.SessionOptions()
@@ -159,6 +171,92 @@ def engines(case: str, cell: str, threads: int, peers: bool = True) -> dict:
             return (session.run(None, {"X": x_tm})[0][:, 0].transpose(1, 0, 2),)
         out["ONNX Runtime"] = (lambda: session.run(None, {"X": x_tm}), ort_infer)
     return out
+
+
+STEP_UNITS = (16, 32, 64, 128, 256)
+STEP_CHECK = 5  # steps from a zero state whose last output the engines must agree on
+
+
+def step_engines(cell: str, units: int, peers: bool = True) -> dict:
+    """Case e: name -> (step, check): step() advances a stream by one step; check() runs STEP_CHECK steps from a
+    zero state and returns the last output."""
+    rng = np.random.default_rng(SEED)
+    xs = rng.standard_normal((STEP_CHECK, 1, units), dtype=np.float32)
+    layer = (rf.LSTM if cell == "lstm" else rf.GRU)(units, input_size=units, seed=SEED)
+    rf.set_num_threads(1)
+
+    def rf_check():
+        layer.reset_step()
+        for x in xs:
+            y = layer.step(x)
+        return (y.copy(),)
+    out = {"rnnfast": (lambda: layer.step(xs[0]), rf_check)}
+
+    if torch is not None and peers:
+        torch.set_num_threads(1)
+        module = torch_module(cell, layer)
+        torch_cell = (torch.nn.LSTMCell if cell == "lstm" else torch.nn.GRUCell)(units, units)
+        with torch.no_grad():
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                getattr(torch_cell, name).copy_(getattr(module, name + "_l0"))
+        zero = torch.zeros(1, units)
+        state = [(zero, zero) if cell == "lstm" else zero]
+        x0 = torch.from_numpy(xs[0])
+
+        def torch_step(x=x0):
+            with torch.inference_mode():
+                state[0] = torch_cell(x, state[0])
+            return state[0]
+
+        def torch_check():
+            state[0] = (zero, zero) if cell == "lstm" else zero
+            for x in xs:
+                new = torch_step(torch.from_numpy(x))
+            return ((new[0] if cell == "lstm" else new).numpy(),)
+        out["PyTorch"] = (torch_step, torch_check)
+
+    if ort is not None and peers:
+        session = onnx_session(cell, layer, 1, with_state=True)
+        names = ["initial_h", "initial_c"] if cell == "lstm" else ["initial_h"]
+        zeros = np.zeros((1, 1, units), np.float32)
+        feed = {"X": xs[0][None], **{n: zeros for n in names}}
+
+        def ort_step(x=xs[0]):
+            feed["X"] = x[None]
+            result = session.run(None, feed)
+            for n, value in zip(names, result[1:]):
+                feed[n] = value
+            return result
+
+        def ort_check():
+            for n in names:
+                feed[n] = zeros
+            for x in xs:
+                result = ort_step(x)
+            return (result[1][0],)
+        out["ONNX Runtime"] = (ort_step, ort_check)
+    return out
+
+
+def time_steps(runs: dict, min_seconds: float) -> dict:
+    """Microseconds per step: medians over blocks of calls (a call is too short to time alone), interleaved."""
+    check_agreement({name: check() for name, (_, check) in runs.items()})
+    block = {}
+    for name, (step, _) in runs.items():
+        start = time.perf_counter()
+        for _ in range(200):
+            step()
+        block[name] = max(1, int(0.01 / ((time.perf_counter() - start) / 200)))  # ~10 ms a block
+    rounds = max(5, int(min_seconds / (0.01 * len(runs))))
+    samples: dict = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, (step, _) in runs.items():
+            n = block[name]
+            start = time.perf_counter()
+            for _ in range(n):
+                step()
+            samples[name].append((time.perf_counter() - start) / n * 1e6)
+    return {name: statistics.median(v) for name, v in samples.items()}
 
 
 def variant_runs(variant: str, threads: int, peers: bool) -> dict:
@@ -302,7 +400,7 @@ def fmt(v: float | None, digits: int = 2, suffix: str = "") -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", nargs="+", default=[*CASES, "v"], choices=[*CASES, "v"])
+    parser.add_argument("--cases", nargs="+", default=[*CASES, "e", "v"], choices=[*CASES, "e", "v"])
     parser.add_argument("--cells", nargs="+", default=["lstm", "gru"], choices=["lstm", "gru"])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--min-seconds", type=float, default=2.0, help="time spent per engine and case (about)")
@@ -333,6 +431,18 @@ def main() -> None:
                 ms = time_case(case, cell, threads, args.min_seconds, args.min_calls, peers)
                 ours, pt, ox = ms["rnnfast"], ms.get("PyTorch"), ms.get("ONNX Runtime")
                 print(f"| {case} | {cell.upper()} | {threads} | {ours:.3f} | {fmt(pt, 3)} | {fmt(ox, 3)} | "
+                      f"{fmt(pt and pt / ours, suffix='x')} | {fmt(ox and ox / ours, suffix='x')} |", flush=True)
+    if "e" in args.cases:
+        print()
+        print("One step from Python, batch 1, D = H, 1 thread (µs per step):")
+        print()
+        print("| cell | units | rnnfast | PyTorch | ONNX Runtime | vs PyTorch | vs ONNX Runtime |")
+        print("|---|---|---|---|---|---|---|")
+        for cell in args.cells:
+            for units in STEP_UNITS:
+                us = time_steps(step_engines(cell, units, peers), args.min_seconds)
+                ours, pt, ox = us["rnnfast"], us.get("PyTorch"), us.get("ONNX Runtime")
+                print(f"| {cell.upper()} | {units} | {ours:.2f} | {fmt(pt)} | {fmt(ox)} | "
                       f"{fmt(pt and pt / ours, suffix='x')} | {fmt(ox and ox / ours, suffix='x')} |", flush=True)
     if "v" in args.cases:
         print()
