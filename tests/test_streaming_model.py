@@ -1,6 +1,7 @@
-"""The C++ model-file loader (rnnfast/model_file.hpp, through rnnfast.StreamingModel): a model saved in Python
-loads in C++ and, step by step, gives what Python computes on each prefix of the sequence (float64 1e-12,
-float32 1e-5); damaged, truncated, mismatched and unstreamable files raise ValueError naming the file."""
+"""The C++ model-file loader (rnnfast::Model in rnnfast/model.hpp, through rnnfast.StreamingModel): a model
+saved in Python loads in C++ and, step by step or over whole batches of sequences, gives what Python computes
+(float64 1e-12, float32 1e-5); states read and set continue a stream exactly; damaged, truncated, mismatched and
+unstreamable files raise ValueError naming the file."""
 
 import json
 import struct
@@ -47,6 +48,42 @@ def test_cpp_stream_equals_python(tmp_path, name, dtype):
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
     stream.reset()
     np.testing.assert_allclose(stream.step(x[0, 0]), got[:1], rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_cpp_whole_sequences_equal_python(tmp_path, name, dtype):
+    """rnnfast::Model::run over a batch: every step's output, so the last equals Python's predict."""
+    model, _, path = saved(tmp_path, name, dtype)
+    x = np.random.default_rng(1).normal(size=(4, 9, 3)).astype(dtype)
+    cpp = rf.StreamingModel(path, dtype=dtype)
+    got = cpp.predict(x)
+    assert got.shape == (4, 9, cpp.output_size) and got.dtype == np.dtype(dtype)
+    want = model.predict(x)
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    np.testing.assert_allclose(got if want.ndim == 3 else got[:, -1], want, rtol=tol, atol=tol)
+    one = cpp.copy()  # run() leaves the streaming state alone; row 2 streamed equals row 2 of the batch
+    one.reset()
+    np.testing.assert_allclose(np.concatenate([one.step(x[2, t]) for t in range(9)]), got[2], rtol=tol, atol=tol)
+    with pytest.raises(ValueError, match="x must be"):
+        cpp.predict(x[..., :2])
+
+
+def test_state_round_trip(tmp_path):
+    _, x, path = saved(tmp_path, "variants", "float64")
+    stream = rf.StreamingModel(path, dtype="float64")
+    assert stream.state_size == 7 * 2 + 5 + 4 + 6
+    for t in range(5):
+        stream.step(x[0, t])
+    state = stream.state()
+    rest = [stream.step(x[0, t]) for t in range(5, 10)]
+    stream.reset()
+    np.testing.assert_array_equal(stream.state(), np.zeros(stream.state_size))
+    stream.reset(state)  # a warm start: continues exactly where the state was read
+    np.testing.assert_array_equal(np.concatenate([stream.step(x[0, t]) for t in range(5, 10)]),
+                                  np.concatenate(rest))
+    with pytest.raises(ValueError, match="state must have shape"):
+        stream.reset(state[:-1])
 
 
 def test_bad_files_are_refused_by_name(tmp_path):

@@ -142,7 +142,7 @@ void register_stream_type(py::module_& m, const char* name) {
       .def_property_readonly("batch", &PyStream<T>::batch);
 }
 
-// A model file read by the C++ loader, stepped from Python (rnnfast.StreamingModel).
+// A model file read by the C++ loader (rnnfast::Model), stepped or run from Python (rnnfast.StreamingModel).
 template <class T>
 class PyStreamingModel {
  public:
@@ -161,10 +161,35 @@ class PyStreamingModel {
     return py::reinterpret_borrow<py::object>(out);
   }
   void reset() { model_.reset(); }
+  // Whole sequences: x (batch, time, input_size) of T, C-contiguous (the Python layer converts it).
+  Exact<T> run(const Exact<T>& x) {
+    if (x.ndim() != 3 || x.shape(2) != model_.input_size())
+      throw py::value_error("rnnfast._core.StreamingModel.run: x must be (batch, time, input_size)");
+    Exact<T> y({x.shape(0), x.shape(1), static_cast<py::ssize_t>(model_.output_size())});
+    const T* in = x.data();
+    T* out = y.mutable_data();
+    {
+      py::gil_scoped_release release;
+      model_.run(in, x.shape(0), x.shape(1), out);
+    }
+    return y;
+  }
+  // The streaming state (each recurrent layer's h, then its c), and setting it.
+  Exact<T> state() const {
+    Exact<T> out(static_cast<py::ssize_t>(model_.state_size()));
+    model_.state(out.mutable_data());
+    return out;
+  }
+  void set_state(const Exact<T>& state) {
+    if (state.ndim() != 1 || state.shape(0) != model_.state_size())
+      throw py::value_error("rnnfast._core.StreamingModel.set_state: the state must have state_size values");
+    model_.reset(state.data());
+  }
   // Another stream of the same model: shares the weights, copies the state.
   PyStreamingModel copy() const { return *this; }
   Index input_size() const { return model_.input_size(); }
   Index output_size() const { return model_.output_size(); }
+  Index state_size() const { return model_.state_size(); }
 
  private:
   static StreamingModel<T> load(const std::string& path) {
@@ -183,6 +208,10 @@ void register_streaming_model(py::module_& m, const char* name) {
       .def(py::init<const std::string&>(), py::arg("path"))
       .def("step", &PyStreamingModel<T>::step, py::arg("x"), py::arg("out"))
       .def("reset", &PyStreamingModel<T>::reset)
+      .def("run", &PyStreamingModel<T>::run, py::arg("x"))
+      .def("state", &PyStreamingModel<T>::state)
+      .def("set_state", &PyStreamingModel<T>::set_state, py::arg("state"))
+      .def_property_readonly("state_size", [](const PyStreamingModel<T>& m) { return m.state_size(); })
       .def("copy", &PyStreamingModel<T>::copy)
       .def_property_readonly("input_size", &PyStreamingModel<T>::input_size)
       .def_property_readonly("output_size", &PyStreamingModel<T>::output_size);

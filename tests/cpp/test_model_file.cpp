@@ -66,7 +66,7 @@ std::string write(const std::string& name, const std::string& bytes) {
 
 bool refused(const std::string& path, const std::string& expected) {
   try {
-    rnnfast::StreamingModel<float>::load(path);
+    rnnfast::Model<float>::load(path);
   } catch (const rnnfast::ModelFileError& e) {
     const bool ok = std::string(e.what()).find(expected) != std::string::npos;
     if (!ok) std::printf("  message was: %s\n", e.what());
@@ -82,7 +82,7 @@ int main() {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
         "SHA-256 of 'abc'");
   const std::string good = model_bytes();
-  auto model = rnnfast::StreamingModel<float>::load(write("model_ok.safetensors", good));
+  auto model = rnnfast::Model<float>::load(write("model_ok.safetensors", good));
   check(model.input_size() == 1 && model.output_size() == 2, "sizes");
   float x = 0.3f, y[2];
   for (int i = 0; i < 10; ++i) model.step(&x, y);
@@ -92,7 +92,7 @@ int main() {
     model.step(&x, y);
   }
   const long long allocations = g_allocations - before;  // read before the message below allocates
-  check(allocations == 0, "StreamingModel::step allocated " + std::to_string(allocations) + " times");
+  check(allocations == 0, "Model::step allocated " + std::to_string(allocations) + " times");
   check(std::abs(y[0]) <= 1 && std::abs(y[1]) <= 1, "tanh outputs in [-1, 1]");
 
   std::string flipped = good;

@@ -1,14 +1,10 @@
-// Models saved by rnnfast in Python (Sequential.save / rnnfast.save_model), read in C++ and streamed:
-//
-//   auto model = rnnfast::StreamingModel<float>::load("forecaster.safetensors");
-//   model.step(x, y);   // one time step of every layer, batch 1: x has input_size() values, y output_size()
-//   model.reset();      // every layer's state to zeros
+// The model file of rnnfast (Sequential.save / rnnfast.save_model in Python), read and checked in C++; Model
+// (model.hpp) builds a runnable model from it.
 //
 // The file is safetensors (see python/rnnfast/saving.py): a JSON header with the tensors' dtypes, shapes and
 // offsets, and metadata holding the architecture (JSON) and a SHA-256 of the tensors' bytes. Reading checks the
 // layout, the checksum and every shape, and throws ModelFileError saying what is wrong: a damaged, truncated or
-// mismatched file never loads. Streamable models are stacks of SimpleRNN, LSTM and GRU layers (any variant, not
-// go_backwards) and Dense / TimeDistributed(Dense) layers; Embedding and Bidirectional layers are refused.
+// mismatched file never loads.
 #pragma once
 
 #include <array>
@@ -25,7 +21,7 @@
 #include <vector>
 
 #include "rnnfast/json.hpp"
-#include "rnnfast/stream.hpp"
+#include "rnnfast/recurrent.hpp"
 
 namespace rnnfast {
 
@@ -197,183 +193,6 @@ class ModelFile {
   std::size_t header_size_ = 0;
   std::map<std::string, std::string> metadata_;
   std::map<std::string, Entry> tensors_;
-};
-
-// A Sequential model read from a file, run one time step at a time (batch 1). step() is noexcept and allocates
-// nothing; load() throws ModelFileError for any file it cannot run. Copies share the weights (read-only) and
-// carry their own states: one copy per stream, each on any thread.
-template <class T>
-class StreamingModel {
- public:
-  static StreamingModel load(const std::string& path) {
-    const ModelFile file = ModelFile::read(path);
-    if (file.metadata("format") != "rnnfast") file.fail("is not an rnnfast model");
-    if (file.metadata("format_version") != "1") file.fail("has a format version this rnnfast cannot read");
-    Json architecture;
-    try {
-      architecture = Json::parse(file.metadata("architecture"));
-    } catch (const ModelFileError& e) {
-      file.fail(std::string("has a damaged architecture: ") + e.what());
-    }
-    StreamingModel model;
-    Index features = -1;
-    const auto& layers = architecture.as_array("the architecture");
-    for (std::size_t i = 0; i < layers.size(); ++i) {
-      try {
-        model.add(file, layers[i], "layers." + std::to_string(i) + ".", features);
-      } catch (const ModelFileError& e) {
-        throw ModelFileError("layer " + std::to_string(i) + " of '" + path + "': " + e.what());
-      }
-    }
-    if (model.layers_.empty()) file.fail("has no layers");
-    return model;
-  }
-
-  Index input_size() const noexcept { return input_size_; }
-  Index output_size() const noexcept { return output_size_; }
-
-  void step(const T* x, T* y) noexcept {
-    const T* in = x;
-    for (auto& layer : layers_) {
-      std::visit([&](auto& l) { l.step(in); }, layer);
-      in = std::visit([](auto& l) -> const T* { return l.out.data(); }, layer);
-    }
-    std::copy(in, in + output_size_, y);
-  }
-
-  void reset() noexcept {
-    for (auto& layer : layers_)
-      if (auto* r = std::get_if<RecurrentLayer>(&layer)) r->stream.reset();
-  }
-
- private:
-  struct RecurrentLayer {
-    Stream<T> stream;
-    std::vector<T> out;
-    void step(const T* x) noexcept { stream.step(x, out.data()); }
-  };
-  struct DenseLayer {
-    std::shared_ptr<const std::vector<T>> kernel, bias;  // shared by copies of the model
-    std::vector<T> out;
-    Index in = 0, units = 0;
-    int act = 0;  // 0 linear, 1 tanh, 2 relu, 3 sigmoid, 4 softmax
-    void step(const T* x) noexcept {
-      for (Index j = 0; j < units; ++j) out[j] = bias->empty() ? T(0) : (*bias)[j];
-      for (Index i = 0; i < in; ++i) {
-        const T xi = x[i];
-        const T* row = kernel->data() + i * units;
-        for (Index j = 0; j < units; ++j) out[j] += xi * row[j];
-      }
-      switch (act) {
-        case 1: for (auto& v : out) v = std::tanh(v); break;
-        case 2: for (auto& v : out) v = v > T(0) ? v : T(0); break;
-        case 3: for (auto& v : out) v = T(0.5) * (T(1) + std::tanh(T(0.5) * v)); break;
-        case 4: {
-          T top = out[0], sum = 0;
-          for (auto v : out) top = std::max(top, v);
-          for (auto& v : out) sum += (v = std::exp(v - top));
-          for (auto& v : out) v /= sum;
-          break;
-        }
-        default: break;
-      }
-    }
-  };
-
-  static bool flag(const Json& config, const char* key) {
-    const Json* v = config.find(key);
-    return v != nullptr && v->is(Json::Kind::boolean) && v->as_bool(key);
-  }
-  static Index positive(const Json& config, const char* key) {
-    const long long n = config.at(key).as_integer(key);
-    if (n < 1) throw ModelFileError(std::string(key) + " must be >= 1");
-    return static_cast<Index>(n);
-  }
-
-  void add(const ModelFile& file, const Json& spec, const std::string& prefix, Index& features) {
-    const std::string& cls = spec.at("class").as_string("a layer's class");
-    const Json& config = spec.at("config");
-    if (cls == "TimeDistributed") return add(file, config.at("layer"), prefix, features);
-    if (cls == "Bidirectional" || cls == "Embedding")
-      throw ModelFileError(cls + " layers cannot run one step at a time");
-    if (cls == "Dense") {
-      DenseLayer d;
-      d.units = positive(config, "units");
-      d.in = positive(config, "input_size");
-      const std::string& act = config.at("activation").as_string("activation");
-      const std::array<const char*, 5> names{"linear", "tanh", "relu", "sigmoid", "softmax"};
-      d.act = -1;
-      for (int a = 0; a < 5; ++a)
-        if (act == names[a]) d.act = a;
-      if (d.act < 0) throw ModelFileError("unknown activation '" + act + "'");
-      d.kernel = std::make_shared<const std::vector<T>>(file.tensor<T>(prefix + "kernel", {d.in, d.units}));
-      d.bias = std::make_shared<const std::vector<T>>(flag(config, "use_bias")
-                                                          ? file.tensor<T>(prefix + "bias", {d.units})
-                                                          : std::vector<T>());
-      d.out.assign(static_cast<std::size_t>(d.units), T(0));
-      connect(features, d.in, d.units);
-      layers_.emplace_back(std::move(d));
-      return;
-    }
-    CellType type;
-    CellOptions options;
-    options.peephole = flag(config, "peephole");
-    options.layer_norm = flag(config, "layer_norm");
-    if (options.layer_norm) options.layer_norm_epsilon = config.at("layer_norm_epsilon").as_number("epsilon");
-    std::vector<std::string> norms;
-    if (cls == "SimpleRNN") {
-      const std::string& act = config.at("activation").as_string("activation");
-      if (act != "tanh" && act != "relu") throw ModelFileError("unknown activation '" + act + "'");
-      type = act == "tanh" ? CellType::simple_rnn_tanh : CellType::simple_rnn_relu;
-      norms = {"ln"};
-    } else if (cls == "LSTM") {
-      type = CellType::lstm;
-      norms = {"ln_x", "ln_h", "ln_c"};
-    } else if (cls == "GRU") {
-      type = flag(config, "reset_after") ? CellType::gru : CellType::gru_reset_before;
-      norms = {"ln_x", "ln_h"};
-    } else {
-      throw ModelFileError("unknown layer class '" + cls + "'");
-    }
-    if (flag(config, "go_backwards")) throw ModelFileError("a go_backwards layer cannot run one step at a time");
-    const Index units = positive(config, "units"), inputs = positive(config, "input_size");
-    const Index G = gate_count(type) * units;
-    const auto kernel = file.tensor<T>(prefix + "kernel", {inputs, G});
-    const auto recurrent = file.tensor<T>(prefix + "recurrent_kernel", {units, G});
-    const auto bias = file.tensor<T>(prefix + "bias", type == CellType::gru ? std::vector<Index>{2, G}
-                                                                             : std::vector<Index>{G});
-    std::vector<T> peephole, norm;
-    if (options.peephole)
-      for (const char* g : {"i", "f", "o"}) append(peephole, file.tensor<T>(prefix + "peephole_" + g, {units}));
-    if (options.layer_norm)
-      for (const auto& n : norms) {
-        const Index width = n == "ln_c" || n == "ln" ? units : G;
-        append(norm, file.tensor<T>(prefix + n + "_gamma", {width}));
-        append(norm, file.tensor<T>(prefix + n + "_beta", {width}));
-      }
-    const CellWeights<T> w{kernel.data(), recurrent.data(), bias.data(), peephole.empty() ? nullptr : peephole.data(),
-                           norm.empty() ? nullptr : norm.data()};
-    try {
-      layers_.emplace_back(RecurrentLayer{Stream<T>(type, inputs, units, w, options), std::vector<T>(units)});
-    } catch (const std::invalid_argument& e) {
-      throw ModelFileError(e.what());
-    }
-    connect(features, inputs, units);
-  }
-
-  void connect(Index& features, Index in, Index out) {
-    if (features >= 0 && features != in)
-      throw ModelFileError("takes " + std::to_string(in) + " features but the layer before gives " +
-                           std::to_string(features));
-    if (features < 0) input_size_ = in;
-    features = out;
-    output_size_ = out;
-  }
-
-  static void append(std::vector<T>& to, const std::vector<T>& from) { to.insert(to.end(), from.begin(), from.end()); }
-
-  std::vector<std::variant<RecurrentLayer, DenseLayer>> layers_;
-  Index input_size_ = 0, output_size_ = 0;
 };
 
 }  // namespace rnnfast

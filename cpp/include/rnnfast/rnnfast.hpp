@@ -2,6 +2,7 @@
 #pragma once
 
 #include "rnnfast/gemm.hpp"
+#include "rnnfast/model.hpp"
 #include "rnnfast/model_file.hpp"
 #include "rnnfast/optimizers.hpp"
 #include "rnnfast/recurrent.hpp"

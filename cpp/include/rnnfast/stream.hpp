@@ -51,6 +51,8 @@ class Stream {
   Index batch() const noexcept { return batch_; }
   CellType type() const noexcept { return model_->type; }
   bool has_cell_state() const noexcept { return rnnfast::has_cell_state(model_->type); }
+  // The Stream's copy of the weights (Keras layouts), e.g. for the sequence engine.
+  const CellWeights<T>& weights() const noexcept { return model_->weights; }
 
   // One time step: x is batch × input_size (row-major), y gets the new h, batch × units.
   void step(const T* x, T* y) noexcept {

@@ -1,0 +1,335 @@
+// A stack of recurrent layers with Dense heads, built in code or read from a model file saved in Python, that
+// runs whole batches of sequences and streams one time step at a time.
+//
+//   // from a file saved by Sequential.save / rnnfast.save_model in Python (throws rnnfast::ModelFileError)
+//   auto model = rnnfast::Model<float>::load("forecaster.safetensors");
+//   // or from code, with weights in Keras' layouts (copied; std::invalid_argument when sizes do not chain)
+//   rnnfast::Model<float> model;
+//   model.add_recurrent(rnnfast::CellType::lstm, 1, 32, {kernel, recurrent_kernel, bias})
+//        .add_dense(32, 1, dense_kernel, dense_bias, rnnfast::DenseActivation::linear);
+//
+//   model.run(x, batch, time, y);   // whole sequences: x (batch, time, input_size) → y (batch, time, output_size)
+//   model.step(x_t, y_t);           // one step, batch 1, the state kept inside: noexcept, allocates nothing
+//   model.reset();                  // every layer's state to zeros
+//   model.state(saved);             // all states, state_size() values: each recurrent layer's h, then its c
+//   model.reset(saved);             // ... and back (a warm start, or no click when a stream restarts)
+//
+// Layers: SimpleRNN, LSTM and GRU in every variant (CellType and CellOptions, as the sequence engine), and Dense
+// (TimeDistributed(Dense) in a file) applied to every step. run() gives every step's output — what step()
+// gives step by step — so a model whose Python form returns only the last step's output has it at t = time − 1.
+// A file's Embedding, Bidirectional or go_backwards layers are refused: neither runs one step at a time.
+//
+// Threads: run() uses rnnfast's thread pool as whole-sequence calls do; step() runs on the caller's thread.
+// Copies share the weights (read-only) and carry their own states and buffers: one copy per stream, each on any
+// thread. One copy must not be used from two threads at once.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "rnnfast/model_file.hpp"
+#include "rnnfast/stream.hpp"
+
+namespace rnnfast {
+
+enum class DenseActivation { linear, tanh, relu, sigmoid, softmax };
+
+template <class T>
+class Model {
+ public:
+  Model() = default;
+
+  // A model file saved in Python. Throws ModelFileError (with the file and the reason) for any file it cannot
+  // run: missing, truncated, damaged, mismatched shapes, or layers that do not stream.
+  static Model load(const std::string& path);
+
+  // Appends a recurrent layer: weights in Keras' layouts as for Stream (copied, so they may be freed after).
+  Model& add_recurrent(CellType type, Index input_size, Index units, const CellWeights<T>& weights,
+                       CellOptions options = {}) {
+    RecurrentLayer layer(type, input_size, units, weights, options);  // checks sizes and options
+    chain(input_size);
+    layers_.emplace_back(std::move(layer));
+    finish(units);
+    return *this;
+  }
+  // Appends a Dense layer: kernel input_size × units (row-major), bias units values or nullptr (none).
+  Model& add_dense(Index input_size, Index units, const T* kernel, const T* bias,
+                   DenseActivation activation = DenseActivation::linear) {
+    if (input_size < 1 || units < 1) throw std::invalid_argument("rnnfast::Model: Dense sizes must be >= 1");
+    if (kernel == nullptr) throw std::invalid_argument("rnnfast::Model: a Dense layer needs its kernel");
+    chain(input_size);
+    DenseLayer d;
+    d.in = input_size;
+    d.units = units;
+    d.activation = activation;
+    d.kernel = std::make_shared<const std::vector<T>>(kernel, kernel + input_size * units);
+    d.bias = std::make_shared<const std::vector<T>>(bias == nullptr ? std::vector<T>() : std::vector<T>(bias, bias + units));
+    d.out.assign(static_cast<std::size_t>(units), T(0));
+    layers_.emplace_back(std::move(d));
+    finish(units);
+    return *this;
+  }
+
+  Index input_size() const noexcept { return input_size_; }
+  Index output_size() const noexcept { return output_size_; }
+  std::size_t layer_count() const noexcept { return layers_.size(); }
+
+  // Whole sequences from zero states: x (batch, time, input_size) row-major, y (batch, time, output_size). The
+  // streaming state is left alone. Buffers are sized at the first call (and grow with larger calls).
+  void run(const T* x, Index batch, Index time, T* y) {
+    if (layers_.empty()) throw std::logic_error("rnnfast::Model: run() of a model with no layers");
+    if (batch < 0 || time < 0) throw std::invalid_argument("rnnfast::Model: batch and time must be >= 0");
+    const Index rows = batch * time;
+    if (rows == 0) return;
+    const T* in = x;
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      const Index units = std::visit([](const auto& l) { return l.units_out(); }, layers_[i]);
+      T* out = y;
+      if (i + 1 < layers_.size()) {
+        auto& buffer = i % 2 == 0 ? run_a_ : run_b_;
+        detail::grow(buffer, rows * units);
+        out = buffer.data();
+      }
+      std::visit([&](auto& l) { l.run(in, batch, time, out); }, layers_[i]);
+      in = out;
+    }
+  }
+
+  // One time step of every layer, batch 1: x has input_size() values, y gets output_size().
+  void step(const T* x, T* y) noexcept {
+    const T* in = x;
+    for (auto& layer : layers_) {
+      std::visit([&](auto& l) { l.step(in); }, layer);
+      in = std::visit([](auto& l) -> const T* { return l.out.data(); }, layer);
+    }
+    std::copy(in, in + output_size_, y);
+  }
+
+  void reset() noexcept {
+    for (auto& layer : layers_)
+      if (auto* r = std::get_if<RecurrentLayer>(&layer)) r->stream.reset();
+  }
+  // The streaming state, layer by layer: each recurrent layer's h (units values), then its c (LSTM only).
+  Index state_size() const noexcept {
+    Index n = 0;
+    for (const auto& layer : layers_)
+      if (const auto* r = std::get_if<RecurrentLayer>(&layer)) n += r->state_size();
+    return n;
+  }
+  void state(T* out) const noexcept {
+    for (const auto& layer : layers_)
+      if (const auto* r = std::get_if<RecurrentLayer>(&layer)) {
+        const Index H = r->stream.units();
+        out = std::copy(r->stream.h(), r->stream.h() + H, out);
+        if (r->stream.has_cell_state()) out = std::copy(r->stream.c(), r->stream.c() + H, out);
+      }
+  }
+  void reset(const T* state) noexcept {
+    for (auto& layer : layers_)
+      if (auto* r = std::get_if<RecurrentLayer>(&layer)) {
+        const Index H = r->stream.units();
+        r->stream.reset(state, r->stream.has_cell_state() ? state + H : nullptr);
+        state += r->state_size();
+      }
+  }
+
+ private:
+  struct RecurrentLayer {
+    RecurrentLayer(CellType type, Index input_size, Index units, const CellWeights<T>& w, const CellOptions& o)
+        : stream(type, input_size, units, w, o), engine(type, input_size, units, o),
+          out(static_cast<std::size_t>(units)) {}
+    Stream<T> stream;   // the weights' copy, shared by copies of the model
+    Recurrent<T> engine;
+    std::vector<T> out;  // this step's output
+    Workspace<T> ws;     // run()'s
+    std::vector<T> h_final, c_final;
+
+    Index units_out() const { return stream.units(); }
+    Index state_size() const { return (stream.has_cell_state() ? 2 : 1) * stream.units(); }
+    void step(const T* x) noexcept { stream.step(x, out.data()); }
+    void run(const T* x, Index batch, Index time, T* y) {
+      SequenceInput<T> in;
+      in.batch = batch;
+      in.time = time;
+      in.input_size = stream.input_size();
+      in.x = x;
+      SequenceOptions options;
+      options.return_sequences = true;
+      detail::grow(h_final, batch * stream.units());
+      detail::grow(c_final, batch * stream.units());
+      engine.forward(in, options, stream.weights(), {y, h_final.data(), c_final.data()}, ws, false);
+    }
+  };
+
+  struct DenseLayer {
+    std::shared_ptr<const std::vector<T>> kernel, bias;  // shared by copies of the model
+    std::vector<T> out;
+    Index in = 0, units = 0;
+    DenseActivation activation = DenseActivation::linear;
+
+    Index units_out() const { return units; }
+    void step(const T* x) noexcept {
+      affine(x, out.data());
+      activate(out.data());
+    }
+    void run(const T* x, Index batch, Index time, T* y) {
+      const Index rows = batch * time;
+      for (Index r = 0; r < rows; ++r) {
+        if (bias->empty()) std::fill(y + r * units, y + (r + 1) * units, T(0));
+        else std::copy(bias->begin(), bias->end(), y + r * units);
+      }
+      linalg::gemm(linalg::Op::none, linalg::Op::none, rows, units, in, T(1), x, in, kernel->data(), units, T(1), y,
+                   units);
+      for (Index r = 0; r < rows; ++r) activate(y + r * units);
+    }
+    void affine(const T* x, T* o) const noexcept {
+      for (Index j = 0; j < units; ++j) o[j] = bias->empty() ? T(0) : (*bias)[j];
+      for (Index i = 0; i < in; ++i) {
+        const T xi = x[i];
+        const T* row = kernel->data() + i * units;
+        for (Index j = 0; j < units; ++j) o[j] += xi * row[j];
+      }
+    }
+    // The activations as NumPy computes them in Python's Dense (so a model gives the same outputs in both).
+    void activate(T* o) const noexcept {
+      switch (activation) {
+        case DenseActivation::tanh: for (Index j = 0; j < units; ++j) o[j] = std::tanh(o[j]); break;
+        case DenseActivation::relu: for (Index j = 0; j < units; ++j) o[j] = o[j] > T(0) ? o[j] : T(0); break;
+        case DenseActivation::sigmoid:
+          for (Index j = 0; j < units; ++j) o[j] = T(0.5) * (T(1) + std::tanh(T(0.5) * o[j]));
+          break;
+        case DenseActivation::softmax: {
+          T top = o[0], sum = 0;
+          for (Index j = 0; j < units; ++j) top = std::max(top, o[j]);
+          for (Index j = 0; j < units; ++j) sum += (o[j] = std::exp(o[j] - top));
+          for (Index j = 0; j < units; ++j) o[j] /= sum;
+          break;
+        }
+        case DenseActivation::linear: break;
+      }
+    }
+  };
+
+  void chain(Index input_size) {
+    if (!layers_.empty() && input_size != output_size_)
+      throw std::invalid_argument("takes " + std::to_string(input_size) + " features but the layer before gives " +
+                                  std::to_string(output_size_));
+    if (layers_.empty()) input_size_ = input_size;
+  }
+  void finish(Index units) { output_size_ = units; }
+
+  // From a file: one layer of the architecture (its config as Python's get_config()) with its tensors.
+  void add_from_file(const ModelFile& file, const Json& spec, const std::string& prefix);
+  static bool flag(const Json& config, const char* key) {
+    const Json* v = config.find(key);
+    return v != nullptr && v->is(Json::Kind::boolean) && v->as_bool(key);
+  }
+  static Index positive(const Json& config, const char* key) {
+    const long long n = config.at(key).as_integer(key);
+    if (n < 1) throw ModelFileError(std::string(key) + " must be >= 1");
+    return static_cast<Index>(n);
+  }
+  static void append(std::vector<T>& to, const std::vector<T>& from) { to.insert(to.end(), from.begin(), from.end()); }
+
+  std::vector<std::variant<RecurrentLayer, DenseLayer>> layers_;
+  Index input_size_ = 0, output_size_ = 0;
+  std::vector<T> run_a_, run_b_;  // run()'s outputs of the layers between the first and the last
+};
+
+template <class T>
+Model<T> Model<T>::load(const std::string& path) {
+  const ModelFile file = ModelFile::read(path);
+  if (file.metadata("format") != "rnnfast") file.fail("is not an rnnfast model");
+  if (file.metadata("format_version") != "1") file.fail("has a format version this rnnfast cannot read");
+  Json architecture;
+  try {
+    architecture = Json::parse(file.metadata("architecture"));
+  } catch (const ModelFileError& e) {
+    file.fail(std::string("has a damaged architecture: ") + e.what());
+  }
+  Model model;
+  const auto& layers = architecture.as_array("the architecture");
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    try {
+      model.add_from_file(file, layers[i], "layers." + std::to_string(i) + ".");
+    } catch (const std::exception& e) {  // ModelFileError, or the sizes add_*() refuse
+      throw ModelFileError("layer " + std::to_string(i) + " of '" + path + "': " + e.what());
+    }
+  }
+  if (model.layers_.empty()) file.fail("has no layers");
+  return model;
+}
+
+template <class T>
+void Model<T>::add_from_file(const ModelFile& file, const Json& spec, const std::string& prefix) {
+  const std::string& cls = spec.at("class").as_string("a layer's class");
+  const Json& config = spec.at("config");
+  if (cls == "TimeDistributed") return add_from_file(file, config.at("layer"), prefix);
+  if (cls == "Bidirectional" || cls == "Embedding") throw ModelFileError(cls + " layers cannot run one step at a time");
+  if (cls == "Dense") {
+    const Index units = positive(config, "units"), in = positive(config, "input_size");
+    const std::string& name = config.at("activation").as_string("activation");
+    const std::array<const char*, 5> names{"linear", "tanh", "relu", "sigmoid", "softmax"};
+    int act = -1;
+    for (int a = 0; a < 5; ++a)
+      if (name == names[a]) act = a;
+    if (act < 0) throw ModelFileError("unknown activation '" + name + "'");
+    const auto kernel = file.tensor<T>(prefix + "kernel", {in, units});
+    const auto bias = flag(config, "use_bias") ? file.tensor<T>(prefix + "bias", {units}) : std::vector<T>();
+    add_dense(in, units, kernel.data(), bias.empty() ? nullptr : bias.data(), static_cast<DenseActivation>(act));
+    return;
+  }
+  CellType type;
+  CellOptions options;
+  options.peephole = flag(config, "peephole");
+  options.layer_norm = flag(config, "layer_norm");
+  if (options.layer_norm) options.layer_norm_epsilon = config.at("layer_norm_epsilon").as_number("epsilon");
+  std::vector<std::string> norms;
+  if (cls == "SimpleRNN") {
+    const std::string& act = config.at("activation").as_string("activation");
+    if (act != "tanh" && act != "relu") throw ModelFileError("unknown activation '" + act + "'");
+    type = act == "tanh" ? CellType::simple_rnn_tanh : CellType::simple_rnn_relu;
+    norms = {"ln"};
+  } else if (cls == "LSTM") {
+    type = CellType::lstm;
+    norms = {"ln_x", "ln_h", "ln_c"};
+  } else if (cls == "GRU") {
+    type = flag(config, "reset_after") ? CellType::gru : CellType::gru_reset_before;
+    norms = {"ln_x", "ln_h"};
+  } else {
+    throw ModelFileError("unknown layer class '" + cls + "'");
+  }
+  if (flag(config, "go_backwards")) throw ModelFileError("a go_backwards layer cannot run one step at a time");
+  const Index units = positive(config, "units"), inputs = positive(config, "input_size");
+  const Index G = gate_count(type) * units;
+  const auto kernel = file.tensor<T>(prefix + "kernel", {inputs, G});
+  const auto recurrent = file.tensor<T>(prefix + "recurrent_kernel", {units, G});
+  const auto bias =
+      file.tensor<T>(prefix + "bias", type == CellType::gru ? std::vector<Index>{2, G} : std::vector<Index>{G});
+  std::vector<T> peephole, norm;
+  if (options.peephole)
+    for (const char* g : {"i", "f", "o"}) append(peephole, file.tensor<T>(prefix + "peephole_" + g, {units}));
+  if (options.layer_norm)
+    for (const auto& n : norms) {
+      const Index width = n == "ln_c" || n == "ln" ? units : G;
+      append(norm, file.tensor<T>(prefix + n + "_gamma", {width}));
+      append(norm, file.tensor<T>(prefix + n + "_beta", {width}));
+    }
+  add_recurrent(type, inputs, units,
+                {kernel.data(), recurrent.data(), bias.data(), peephole.empty() ? nullptr : peephole.data(),
+                 norm.empty() ? nullptr : norm.data()},
+                options);
+}
+
+// The name of earlier releases, for models that stream.
+template <class T>
+using StreamingModel = Model<T>;
+
+}  // namespace rnnfast

@@ -1,0 +1,222 @@
+// C++ tests of rnnfast::Model built in code: run() over a batch equals step() sequence by sequence and the
+// layers computed by hand (the sequence engine, then a Dense product), for stacks of every cell type; state()
+// and reset(state) restore a stream exactly (a warm start continues where the saved stream was); step()
+// allocates nothing after warm-up; copies stream on threads as alone; bad sizes throw std::invalid_argument.
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "rnnfast/rnnfast.hpp"
+
+#include "test_support.hpp"
+
+namespace {
+
+using rnnfast::CellType;
+using rnnfast::Index;
+
+template <class T>
+std::vector<T> random_vector(Index n, unsigned seed, double scale) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<double> dist(-scale, scale);
+  std::vector<T> v(static_cast<std::size_t>(n));
+  for (auto& x : v) x = static_cast<T>(dist(gen));
+  return v;
+}
+
+// A recurrent layer's weights, kept alive for the test.
+template <class T>
+struct Weights {
+  std::vector<T> kernel, recurrent, bias, peephole;
+  Weights(CellType type, Index D, Index H, unsigned seed, bool with_peephole = false) {
+    const Index G = rnnfast::gate_count(type) * H;
+    kernel = random_vector<T>(D * G, seed, 0.5);
+    recurrent = random_vector<T>(H * G, seed + 1, 1.0 / std::sqrt(double(H)));
+    bias = random_vector<T>(rnnfast::bias_size(type, H), seed + 2, 0.3);
+    if (with_peephole) peephole = random_vector<T>(3 * H, seed + 3, 0.3);
+  }
+  rnnfast::CellWeights<T> view() const {
+    return {kernel.data(), recurrent.data(), bias.data(), peephole.empty() ? nullptr : peephole.data(), nullptr};
+  }
+};
+
+// SimpleRNN(7) → LSTM(12, peepholes) → GRU(9, reset_before) → GRU(6) → Dense(3, tanh) on 4 inputs.
+template <class T>
+struct Stack {
+  Weights<T> a{CellType::simple_rnn_tanh, 4, 7, 10}, b{CellType::lstm, 7, 12, 20, true},
+      c{CellType::gru_reset_before, 12, 9, 30}, d{CellType::gru, 9, 6, 40};
+  std::vector<T> dense_kernel = random_vector<T>(6 * 3, 50, 0.5), dense_bias = random_vector<T>(3, 51, 0.2);
+  rnnfast::Model<T> model;
+  Stack() {
+    rnnfast::CellOptions peephole;
+    peephole.peephole = true;
+    model.add_recurrent(CellType::simple_rnn_tanh, 4, 7, a.view())
+        .add_recurrent(CellType::lstm, 7, 12, b.view(), peephole)
+        .add_recurrent(CellType::gru_reset_before, 12, 9, c.view())
+        .add_recurrent(CellType::gru, 9, 6, d.view())
+        .add_dense(6, 3, dense_kernel.data(), dense_bias.data(), rnnfast::DenseActivation::tanh);
+  }
+};
+
+template <class T>
+void test_run_equals_steps_and_layers(double tol) {
+  Stack<T> s;
+  auto& m = s.model;
+  check(m.input_size() == 4 && m.output_size() == 3 && m.layer_count() == 5, "sizes of the stack");
+  check(m.state_size() == 7 + 2 * 12 + 9 + 6, "state size");
+  const Index B = 3, T_ = 11;
+  const auto x = random_vector<T>(B * T_ * 4, 60, 1.0);
+  std::vector<T> y(B * T_ * 3);
+  m.run(x.data(), B, T_, y.data());
+
+  // step() sequence by sequence
+  double worst_step = 0;
+  std::vector<T> out(3);
+  for (Index b = 0; b < B; ++b) {
+    m.reset();
+    for (Index t = 0; t < T_; ++t) {
+      m.step(x.data() + (b * T_ + t) * 4, out.data());
+      for (Index j = 0; j < 3; ++j)
+        worst_step = std::max(worst_step, std::abs(double(out[j]) - double(y[(b * T_ + t) * 3 + j])));
+    }
+  }
+  check(worst_step < tol, "run() and step() differ by " + std::to_string(worst_step));
+
+  // the layers by hand: the sequence engine layer after layer, then the Dense product
+  auto layer = [&](CellType type, Index D, Index H, const Weights<T>& w, rnnfast::CellOptions o,
+                   const std::vector<T>& in) {
+    rnnfast::Recurrent<T> rnn(type, D, H, o);
+    rnnfast::SequenceInput<T> si;
+    si.batch = B;
+    si.time = T_;
+    si.input_size = D;
+    si.x = in.data();
+    rnnfast::SequenceOptions so;
+    so.return_sequences = true;
+    std::vector<T> ys(B * T_ * H), h(B * H), c(B * H);
+    rnnfast::Workspace<T> ws;
+    rnn.forward(si, so, w.view(), {ys.data(), h.data(), c.data()}, ws, false);
+    return ys;
+  };
+  rnnfast::CellOptions peephole;
+  peephole.peephole = true;
+  auto h1 = layer(CellType::simple_rnn_tanh, 4, 7, s.a, {}, x);
+  auto h2 = layer(CellType::lstm, 7, 12, s.b, peephole, h1);
+  auto h3 = layer(CellType::gru_reset_before, 12, 9, s.c, {}, h2);
+  auto h4 = layer(CellType::gru, 9, 6, s.d, {}, h3);
+  double worst_layers = 0;
+  for (Index r = 0; r < B * T_; ++r)
+    for (Index j = 0; j < 3; ++j) {
+      double v = s.dense_bias[j];
+      for (Index i = 0; i < 6; ++i) v += double(h4[r * 6 + i]) * double(s.dense_kernel[i * 3 + j]);
+      worst_layers = std::max(worst_layers, std::abs(std::tanh(v) - double(y[r * 3 + j])));
+    }
+  check(worst_layers < tol, "run() differs from the layers by hand by " + std::to_string(worst_layers));
+}
+
+template <class T>
+void test_state_round_trip() {
+  Stack<T> s;
+  auto& m = s.model;
+  const auto x = random_vector<T>(40 * 4, 70, 1.0);
+  std::vector<T> y(3), saved(m.state_size()), after(3), resumed(3);
+  for (int t = 0; t < 20; ++t) m.step(x.data() + t * 4, y.data());
+  m.state(saved.data());
+  for (int t = 20; t < 40; ++t) m.step(x.data() + t * 4, after.data());
+  rnnfast::Model<T> other = s.model;  // a copy, reset to zeros, then warm-started from the saved state
+  other.reset();
+  other.reset(saved.data());
+  for (int t = 20; t < 40; ++t) other.step(x.data() + t * 4, resumed.data());
+  bool same = true;
+  for (int j = 0; j < 3; ++j) same = same && after[j] == resumed[j];
+  check(same, "a stream restarted from state() does not continue as the original");
+  std::vector<T> zeros(m.state_size(), T(0)), read(m.state_size());
+  other.reset();
+  other.state(read.data());
+  check(read == zeros, "reset() does not zero the state");
+}
+
+void test_step_allocates_nothing() {
+  Stack<float> s;
+  std::vector<float> x(4, 0.25f), y(3);
+  for (int i = 0; i < 100; ++i) s.model.step(x.data(), y.data());
+#ifdef RNNFAST_COUNTS_MALLOC
+  const long long before = g_allocations;
+#endif
+  for (int i = 0; i < 100000; ++i) {
+    x[0] = static_cast<float>(std::sin(0.01 * i));
+    s.model.step(x.data(), y.data());
+  }
+#ifdef RNNFAST_COUNTS_MALLOC
+  const long long allocations = g_allocations - before;
+  check(allocations == 0, "Model::step allocated " + std::to_string(allocations) + " times");
+#endif
+  check(std::isfinite(y[0]), "non-finite outputs");
+}
+
+void test_copies_on_threads() {
+  Stack<double> s;
+  auto run = [&](int k, std::vector<double>& last) {
+    rnnfast::Model<double> m = s.model;
+    std::vector<double> x(4), y(3);
+    for (int t = 0; t < 3000; ++t) {
+      for (int d = 0; d < 4; ++d) x[d] = std::sin(0.01 * (t * (k + 1) + d));
+      m.step(x.data(), y.data());
+    }
+    last = y;
+  };
+  std::vector<std::vector<double>> alone(4), together(4);
+  for (int k = 0; k < 4; ++k) run(k, alone[k]);
+  std::vector<std::thread> threads;
+  for (int k = 0; k < 4; ++k) threads.emplace_back(run, k, std::ref(together[k]));
+  for (auto& t : threads) t.join();
+  double worst = 0;
+  for (int k = 0; k < 4; ++k)
+    for (int j = 0; j < 3; ++j) worst = std::max(worst, std::abs(alone[k][j] - together[k][j]));
+  check(worst < 1e-9, "model copies on threads differ from alone by " + std::to_string(worst));
+}
+
+void test_bad_sizes() {
+  Weights<float> w(CellType::lstm, 3, 5, 1);
+  std::vector<float> k(4 * 2);
+  auto throws = [](auto&& f) {
+    try {
+      f();
+    } catch (const std::invalid_argument&) {
+      return true;
+    }
+    return false;
+  };
+  rnnfast::Model<float> m;
+  m.add_recurrent(CellType::lstm, 3, 5, w.view());
+  check(throws([&] { m.add_dense(4, 2, k.data(), nullptr); }), "a Dense of 4 inputs after 5 units was accepted");
+  check(throws([&] { m.add_recurrent(CellType::lstm, 4, 5, w.view()); }), "a mismatched recurrent layer was accepted");
+  check(throws([&] { m.add_dense(5, 0, k.data(), nullptr); }), "a Dense of 0 units was accepted");
+  check(m.layer_count() == 1 && m.output_size() == 5, "a refused layer changed the model");
+  rnnfast::Model<float> empty;
+  bool refused = false;
+  try {
+    std::vector<float> x(1), y(1);
+    empty.run(x.data(), 1, 1, y.data());
+  } catch (const std::logic_error&) {
+    refused = true;
+  }
+  check(refused, "run() of an empty model did not throw");
+}
+
+}  // namespace
+
+int main() {
+  test_run_equals_steps_and_layers<double>(1e-12);
+  test_run_equals_steps_and_layers<float>(2e-5);
+  test_state_round_trip<float>();
+  test_state_round_trip<double>();
+  test_step_allocates_nothing();
+  test_copies_on_threads();
+  test_bad_sizes();
+  std::printf("%s\n", g_failures == 0 ? "all model tests passed" : "model tests FAILED");
+  return g_failures == 0 ? 0 : 1;
+}
