@@ -37,3 +37,17 @@ def make_layer(cell, units, input_size, seed=0, dtype="float64", **options):
 @pytest.fixture(params=CELLS, ids=CELL_IDS)
 def cell(request):
     return request.param
+
+
+# Property-based tests (test_properties.py): no deadline (shared machines stall), a fixed number of examples
+# per test (RNNFAST_HYPOTHESIS_EXAMPLES, default 200), derandomized so that a CI run repeats exactly.
+try:
+    import os
+
+    from hypothesis import settings
+
+    settings.register_profile("ci", deadline=None, derandomize=True,
+                              max_examples=int(os.environ.get("RNNFAST_HYPOTHESIS_EXAMPLES", "200")))
+    settings.load_profile("ci")
+except ImportError:  # hypothesis is in the test extras; without it test_properties.py skips
+    pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from typing import Any
 
 import numpy as np
@@ -84,3 +85,27 @@ def as_lengths(value: Any, batch: int, time: int) -> np.ndarray:
     if arr.size and (arr.min() < 0 or arr.max() > time):
         raise ValueError(f"lengths must lie in [0, {time}] (the number of time steps), got {arr.min()}..{arr.max()}")
     return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def physical_memory() -> int | None:
+    """Bytes of physical memory, where the system tells."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def check_call_memory(rows: int, units: int, gates: int, itemsize: int, training: bool) -> None:
+    """MemoryError before a call whose buffers cannot fit in this machine's memory: the output (rows × units),
+    and in training what backward keeps per step and row (the gates' activations and the states entering the
+    step). Allocating it instead could succeed on paper and end in the kernel's out-of-memory killer."""
+    per_row = units * (1 + (gates + 3 if training else 0))
+    need = rows * per_row * itemsize
+    have = physical_memory()
+    if have is not None and need > have:
+        what = "training (backward keeps every step's activations)" if training else "its outputs"
+        raise MemoryError(
+            f"this call needs about {need / 2**30:.1f} GiB for {what}: batch × time = {rows} rows of {per_row} "
+            f"values; the machine has {have / 2**30:.1f} GiB. Use fewer steps per call (e.g. fit's tbptt_steps) "
+            "or a smaller batch"
+        )

@@ -16,6 +16,7 @@ from ._initializers import glorot_uniform, orthogonal
 from ._validation import (
     as_float_array,
     as_lengths,
+    check_call_memory,
     check_choice,
     check_dtype,
     check_epsilon,
@@ -49,8 +50,12 @@ class _Recurrent:
         recurrent_dropout: float = 0.0,
         seed: int | None = None,
         dtype: Any = "float32",
+        check_finite: bool = False,
     ) -> None:
         self.units = check_int(units, "units", 1)
+        # NaN and infinities propagate through the arithmetic, like NumPy's (only the sequences that hold them
+        # are affected); check_finite=True refuses them in x, initial_state, d_out and step's x_t instead.
+        self.check_finite = bool(check_finite)
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
@@ -129,6 +134,7 @@ class _Recurrent:
             "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
             "dtype": self.dtype.name,
+            "check_finite": self.check_finite,
             "layer_norm": self.layer_norm,
             "layer_norm_epsilon": self.layer_norm_epsilon,
         }
@@ -250,8 +256,10 @@ class _Recurrent:
         if x.shape[2] != self.input_size:
             raise ValueError(f"x must have {self.input_size} features (the layer's input_size), got shape {x.shape}")
         batch, time = (x.shape[1], x.shape[0]) if self.time_major else (x.shape[0], x.shape[1])
+        self._require_finite(x, "x")
         states = self._check_initial_state(initial_state, batch)
         lengths_arr = None if lengths is None else as_lengths(lengths, batch, time)
+        check_call_memory(batch * time, self.units, self._gates, self.dtype.itemsize, training)
         masks = self._draw_masks(batch) if training else {}
 
         w = self._weights
@@ -302,8 +310,13 @@ class _Recurrent:
         for name, s in zip(self._state_names(), initial_state):
             arr = as_float_array(s, f"initial_state ({name})", self.dtype)
             check_shape(arr, (batch, self.units), f"initial_state ({name})", "(batch, units)")
+            self._require_finite(arr, f"initial_state ({name})")
             states.append(arr)
         return states
+
+    def _require_finite(self, arr: np.ndarray, name: str) -> None:
+        if self.check_finite and not np.isfinite(arr).all():
+            raise ValueError(f"{name} holds NaN or infinity (the layer has check_finite=True)")
 
     def _state_names(self) -> list[str]:
         return ["h", "c"][: self._state_count]
@@ -341,7 +354,7 @@ class _Recurrent:
         from zeros. No dropout, no lengths: the inference step of the layer, equal to a whole-sequence call step
         by step. step() takes the weights when it starts: after set_weights it restarts from them.
         """
-        if state is None and self._stream is not None:
+        if state is None and self._stream is not None and not self.check_finite:
             try:  # the C++ side checks dtype, shape and layout in a few ns; anything else takes the slow path
                 return self._stream.step(x_t, np.empty(self._out_shape, self.dtype))
             except TypeError:
@@ -356,6 +369,7 @@ class _Recurrent:
             self.build(x.shape[1])
         if x.shape[1] != self.input_size:
             raise ValueError(f"x_t must have {self.input_size} features (the layer's input_size), got {x.shape}")
+        self._require_finite(x, "x_t")
         batch = x.shape[0]
         if batch < 1:
             raise ValueError("x_t must have at least one row")
@@ -431,6 +445,7 @@ class _Recurrent:
                 continue
             arr = as_float_array(part, name, self.dtype)
             check_shape(arr, shape, name)
+            self._require_finite(arr, name)
             checked.append(arr)
         w = self._last["weights"]
         dx, dh0, dc0, dk, drk, db, d_peephole, d_norm = self._engine.backward(

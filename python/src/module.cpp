@@ -14,6 +14,11 @@
 PYBIND11_MODULE(RNNFAST_MODULE, m) {
   m.doc() = "rnnfast's private C++ extension; use the rnnfast package instead.";
   m.attr("instruction_set") = RNNFAST_INSTRUCTION_SET;  // what the engine was compiled for
+#ifdef RNNFAST_SANITIZED
+  m.attr("sanitized") = true;  // built with AddressSanitizer + UndefinedBehaviorSanitizer (memory tests skip)
+#else
+  m.attr("sanitized") = false;
+#endif
   rnnfast::python::register_engine(m);
   rnnfast::python::register_optimizers(m);
   rnnfast::python::register_stream(m);

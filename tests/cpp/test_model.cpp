@@ -1,7 +1,8 @@
 // C++ tests of rnnfast::Model built in code: run() over a batch equals step() sequence by sequence and the
 // layers computed by hand (the sequence engine, then a Dense product), for stacks of every cell type; state()
 // and reset(state) restore a stream exactly (a warm start continues where the saved stream was); step()
-// allocates nothing after warm-up; copies stream on threads as alone; bad sizes throw std::invalid_argument.
+// allocates nothing after warm-up; copies stream on threads as alone, and one model runs on threads at once as
+// alone; bad sizes throw std::invalid_argument.
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -179,6 +180,30 @@ void test_copies_on_threads() {
   check(worst < 1e-9, "model copies on threads differ from alone by " + std::to_string(worst));
 }
 
+// One model, run() on four threads at once (the first takes the model's buffers, the others their own) and
+// from the thread pool's team: each thread's batches give what they give alone.
+void test_runs_on_threads() {
+  Stack<double> s;
+  const Index B = 5, T_ = 40;
+  std::vector<std::vector<double>> inputs, alone(4), together(4);
+  for (int k = 0; k < 4; ++k) inputs.push_back(random_vector<double>(B * T_ * 4, 80 + k, 1.0));
+  for (int k = 0; k < 4; ++k) {
+    alone[k].resize(B * T_ * 3);
+    s.model.run(inputs[k].data(), B, T_, alone[k].data());
+  }
+  std::vector<std::thread> threads;
+  for (int k = 0; k < 4; ++k)
+    threads.emplace_back([&, k] {
+      together[k].resize(B * T_ * 3);
+      for (int round = 0; round < 20; ++round) s.model.run(inputs[k].data(), B, T_, together[k].data());
+    });
+  for (auto& t : threads) t.join();
+  double worst = 0;
+  for (int k = 0; k < 4; ++k)
+    for (std::size_t i = 0; i < alone[k].size(); ++i) worst = std::max(worst, std::abs(alone[k][i] - together[k][i]));
+  check(worst < 1e-12, "run() on threads differs from alone by " + std::to_string(worst));
+}
+
 void test_bad_sizes() {
   Weights<float> w(CellType::lstm, 3, 5, 1);
   std::vector<float> k(4 * 2);
@@ -193,7 +218,8 @@ void test_bad_sizes() {
   rnnfast::Model<float> m;
   m.add_recurrent(CellType::lstm, 3, 5, w.view());
   check(throws([&] { m.add_dense(4, 2, k.data(), nullptr); }), "a Dense of 4 inputs after 5 units was accepted");
-  check(throws([&] { m.add_recurrent(CellType::lstm, 4, 5, w.view()); }), "a mismatched recurrent layer was accepted");
+  Weights<float> w4(CellType::lstm, 4, 5, 2);  // weights for 4 inputs, after a layer giving 5
+  check(throws([&] { m.add_recurrent(CellType::lstm, 4, 5, w4.view()); }), "a mismatched recurrent layer was accepted");
   check(throws([&] { m.add_dense(5, 0, k.data(), nullptr); }), "a Dense of 0 units was accepted");
   check(m.layer_count() == 1 && m.output_size() == 5, "a refused layer changed the model");
   rnnfast::Model<float> empty;
@@ -216,6 +242,7 @@ int main() {
   test_state_round_trip<double>();
   test_step_allocates_nothing();
   test_copies_on_threads();
+  test_runs_on_threads();
   test_bad_sizes();
   std::printf("%s\n", g_failures == 0 ? "all model tests passed" : "model tests FAILED");
   return g_failures == 0 ? 0 : 1;

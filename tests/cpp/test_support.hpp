@@ -3,14 +3,16 @@
 // and its kin (the real allocator stays reachable as __libc_malloc), all counted in g_allocations.
 #pragma once
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <new>
 #include <string>
 
-static long long g_allocations = 0;
+static std::atomic<long long> g_allocations{0};  // atomic: the thread tests allocate on several threads
 
-#if defined(__GLIBC__)
+// Under AddressSanitizer or ThreadSanitizer malloc is theirs to intercept: there only operator new is counted.
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 extern "C" {
 void* __libc_malloc(std::size_t);
 void* __libc_calloc(std::size_t, std::size_t);

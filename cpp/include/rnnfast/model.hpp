@@ -19,15 +19,17 @@
 // gives step by step — so a model whose Python form returns only the last step's output has it at t = time − 1.
 // A file's Embedding, Bidirectional or go_backwards layers are refused: neither runs one step at a time.
 //
-// Threads: run() uses rnnfast's thread pool as whole-sequence calls do; step() runs on the caller's thread.
-// Copies share the weights (read-only) and carry their own states and buffers: one copy per stream, each on any
-// thread. One copy must not be used from two threads at once.
+// Threads: run() uses rnnfast's thread pool as whole-sequence calls do, and one model may run() on several
+// threads at once; step() runs on the caller's thread. Copies share the weights (read-only) and carry their own
+// states: one copy per stream, each on any thread (one copy's step(), reset() and state() from one thread at a
+// time).
 #pragma once
 
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -45,6 +47,22 @@ template <class T>
 class Model {
  public:
   Model() = default;
+  // Copies share the weights; each has its own streaming state and run() buffers.
+  Model(const Model& other) : layers_(other.layers_), input_size_(other.input_size_), output_size_(other.output_size_) {}
+  Model& operator=(const Model& other) {
+    layers_ = other.layers_;
+    input_size_ = other.input_size_;
+    output_size_ = other.output_size_;
+    return *this;
+  }
+  Model(Model&& other) noexcept
+      : layers_(std::move(other.layers_)), input_size_(other.input_size_), output_size_(other.output_size_) {}
+  Model& operator=(Model&& other) noexcept {
+    layers_ = std::move(other.layers_);
+    input_size_ = other.input_size_;
+    output_size_ = other.output_size_;
+    return *this;
+  }
 
   // A model file saved in Python. Throws ModelFileError (with the file and the reason) for any file it cannot
   // run: missing, truncated, damaged, mismatched shapes, or layers that do not stream.
@@ -53,10 +71,9 @@ class Model {
   // Appends a recurrent layer: weights in Keras' layouts as for Stream (copied, so they may be freed after).
   Model& add_recurrent(CellType type, Index input_size, Index units, const CellWeights<T>& weights,
                        CellOptions options = {}) {
-    RecurrentLayer layer(type, input_size, units, weights, options);  // checks sizes and options
-    chain(input_size);
-    layers_.emplace_back(std::move(layer));
-    finish(units);
+    chain(input_size);  // before the weights are read: their size follows from input_size
+    layers_.emplace_back(RecurrentLayer(type, input_size, units, weights, options));
+    finish(input_size, units);
     return *this;
   }
   // Appends a Dense layer: kernel input_size × units (row-major), bias units values or nullptr (none).
@@ -73,7 +90,7 @@ class Model {
     d.bias = std::make_shared<const std::vector<T>>(bias == nullptr ? std::vector<T>() : std::vector<T>(bias, bias + units));
     d.out.assign(static_cast<std::size_t>(units), T(0));
     layers_.emplace_back(std::move(d));
-    finish(units);
+    finish(input_size, units);
     return *this;
   }
 
@@ -82,23 +99,17 @@ class Model {
   std::size_t layer_count() const noexcept { return layers_.size(); }
 
   // Whole sequences from zero states: x (batch, time, input_size) row-major, y (batch, time, output_size). The
-  // streaming state is left alone. Buffers are sized at the first call (and grow with larger calls).
-  void run(const T* x, Index batch, Index time, T* y) {
+  // streaming state is left alone, and so is the model: several threads may run() one model at once (the first
+  // reuses the model's buffers, sized at its first call; the others size their own for the call).
+  void run(const T* x, Index batch, Index time, T* y) const {
     if (layers_.empty()) throw std::logic_error("rnnfast::Model: run() of a model with no layers");
     if (batch < 0 || time < 0) throw std::invalid_argument("rnnfast::Model: batch and time must be >= 0");
-    const Index rows = batch * time;
-    if (rows == 0) return;
-    const T* in = x;
-    for (std::size_t i = 0; i < layers_.size(); ++i) {
-      const Index units = std::visit([](const auto& l) { return l.units_out(); }, layers_[i]);
-      T* out = y;
-      if (i + 1 < layers_.size()) {
-        auto& buffer = i % 2 == 0 ? run_a_ : run_b_;
-        detail::grow(buffer, rows * units);
-        out = buffer.data();
-      }
-      std::visit([&](auto& l) { l.run(in, batch, time, out); }, layers_[i]);
-      in = out;
+    std::unique_lock<std::mutex> lock(run_mutex_, std::try_to_lock);
+    if (lock.owns_lock()) {
+      run_with(run_buffers_, x, batch, time, y);
+    } else {
+      RunBuffers own;
+      run_with(own, x, batch, time, y);
     }
   }
 
@@ -148,13 +159,11 @@ class Model {
     Stream<T> stream;   // the weights' copy, shared by copies of the model
     Recurrent<T> engine;
     std::vector<T> out;  // this step's output
-    Workspace<T> ws;     // run()'s
-    std::vector<T> h_final, c_final;
 
     Index units_out() const { return stream.units(); }
     Index state_size() const { return (stream.has_cell_state() ? 2 : 1) * stream.units(); }
     void step(const T* x) noexcept { stream.step(x, out.data()); }
-    void run(const T* x, Index batch, Index time, T* y) {
+    void run(const T* x, Index batch, Index time, T* y, Workspace<T>& ws, std::vector<T>& final_states) const {
       SequenceInput<T> in;
       in.batch = batch;
       in.time = time;
@@ -162,9 +171,9 @@ class Model {
       in.x = x;
       SequenceOptions options;
       options.return_sequences = true;
-      detail::grow(h_final, batch * stream.units());
-      detail::grow(c_final, batch * stream.units());
-      engine.forward(in, options, stream.weights(), {y, h_final.data(), c_final.data()}, ws, false);
+      const Index n = batch * stream.units();
+      detail::grow(final_states, 2 * n);
+      engine.forward(in, options, stream.weights(), {y, final_states.data(), final_states.data() + n}, ws, false);
     }
   };
 
@@ -179,7 +188,7 @@ class Model {
       affine(x, out.data());
       activate(out.data());
     }
-    void run(const T* x, Index batch, Index time, T* y) {
+    void run(const T* x, Index batch, Index time, T* y, Workspace<T>&, std::vector<T>&) const {
       const Index rows = batch * time;
       for (Index r = 0; r < rows; ++r) {
         if (bias->empty()) std::fill(y + r * units, y + (r + 1) * units, T(0));
@@ -217,13 +226,16 @@ class Model {
     }
   };
 
-  void chain(Index input_size) {
+  void chain(Index input_size) const {
     if (!layers_.empty() && input_size != output_size_)
       throw std::invalid_argument("takes " + std::to_string(input_size) + " features but the layer before gives " +
                                   std::to_string(output_size_));
-    if (layers_.empty()) input_size_ = input_size;
   }
-  void finish(Index units) { output_size_ = units; }
+  // After a layer was added.
+  void finish(Index input_size, Index units) {
+    if (layers_.size() == 1) input_size_ = input_size;
+    output_size_ = units;
+  }
 
   // From a file: one layer of the architecture (its config as Python's get_config()) with its tensors.
   void add_from_file(const ModelFile& file, const Json& spec, const std::string& prefix);
@@ -238,9 +250,35 @@ class Model {
   }
   static void append(std::vector<T>& to, const std::vector<T>& from) { to.insert(to.end(), from.begin(), from.end()); }
 
+  // What run() writes besides y: the recurrent layers' workspaces and final states, the outputs of the layers
+  // between the first and the last.
+  struct RunBuffers {
+    std::vector<Workspace<T>> workspaces;
+    std::vector<T> final_states, a, b;
+  };
+  void run_with(RunBuffers& buffers, const T* x, Index batch, Index time, T* y) const {
+    const Index rows = batch * time;
+    if (rows == 0) return;
+    buffers.workspaces.resize(layers_.size());
+    const T* in = x;
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      const Index units = std::visit([](const auto& l) { return l.units_out(); }, layers_[i]);
+      T* out = y;
+      if (i + 1 < layers_.size()) {
+        auto& buffer = i % 2 == 0 ? buffers.a : buffers.b;
+        detail::grow(buffer, rows * units);
+        out = buffer.data();
+      }
+      std::visit([&](const auto& l) { l.run(in, batch, time, out, buffers.workspaces[i], buffers.final_states); },
+                 layers_[i]);
+      in = out;
+    }
+  }
+
   std::vector<std::variant<RecurrentLayer, DenseLayer>> layers_;
   Index input_size_ = 0, output_size_ = 0;
-  std::vector<T> run_a_, run_b_;  // run()'s outputs of the layers between the first and the last
+  mutable std::mutex run_mutex_;     // guards run_buffers_ (run() is const: it leaves the model as it was)
+  mutable RunBuffers run_buffers_;
 };
 
 template <class T>
