@@ -160,7 +160,7 @@ void test_step_allocates_nothing() {
 
 void test_copies_on_threads() {
   Stack<double> s;
-  auto run = [&](int k, std::vector<double>& last) {
+  const double worst = serial_against_threads(4, [&](int k, std::vector<double>& last) {
     rnnfast::Model<double> m = s.model;
     std::vector<double> x(4), y(3);
     for (int t = 0; t < 3000; ++t) {
@@ -168,15 +168,7 @@ void test_copies_on_threads() {
       m.step(x.data(), y.data());
     }
     last = y;
-  };
-  std::vector<std::vector<double>> alone(4), together(4);
-  for (int k = 0; k < 4; ++k) run(k, alone[k]);
-  std::vector<std::thread> threads;
-  for (int k = 0; k < 4; ++k) threads.emplace_back(run, k, std::ref(together[k]));
-  for (auto& t : threads) t.join();
-  double worst = 0;
-  for (int k = 0; k < 4; ++k)
-    for (int j = 0; j < 3; ++j) worst = std::max(worst, std::abs(alone[k][j] - together[k][j]));
+  });
   check(worst < 1e-9, "model copies on threads differ from alone by " + std::to_string(worst));
 }
 
@@ -185,22 +177,12 @@ void test_copies_on_threads() {
 void test_runs_on_threads() {
   Stack<double> s;
   const Index B = 5, T_ = 40;
-  std::vector<std::vector<double>> inputs, alone(4), together(4);
+  std::vector<std::vector<double>> inputs;
   for (int k = 0; k < 4; ++k) inputs.push_back(random_vector<double>(B * T_ * 4, 80 + k, 1.0));
-  for (int k = 0; k < 4; ++k) {
-    alone[k].resize(B * T_ * 3);
-    s.model.run(inputs[k].data(), B, T_, alone[k].data());
-  }
-  std::vector<std::thread> threads;
-  for (int k = 0; k < 4; ++k)
-    threads.emplace_back([&, k] {
-      together[k].resize(B * T_ * 3);
-      for (int round = 0; round < 20; ++round) s.model.run(inputs[k].data(), B, T_, together[k].data());
-    });
-  for (auto& t : threads) t.join();
-  double worst = 0;
-  for (int k = 0; k < 4; ++k)
-    for (std::size_t i = 0; i < alone[k].size(); ++i) worst = std::max(worst, std::abs(alone[k][i] - together[k][i]));
+  const double worst = serial_against_threads(4, [&](int k, std::vector<double>& y) {
+    y.resize(B * T_ * 3);
+    for (int round = 0; round < 20; ++round) s.model.run(inputs[k].data(), B, T_, y.data());
+  });
   check(worst < 1e-12, "run() on threads differs from alone by " + std::to_string(worst));
 }
 

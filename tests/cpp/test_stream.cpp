@@ -146,7 +146,9 @@ void test_copies_stream_on_threads(const Variant& v) {
                                                         v.options.layer_norm ? norm.data() : nullptr},
                                          v.options);
   auto signal = [&](int k, Index t, Index d) { return std::sin(0.01 * static_cast<double>(t * (k + 1) + d)); };
-  auto run = [&](int k, std::vector<double>& last) {
+  // Equal up to rounding: each copy's buffers have their own alignment, and the norms' vectorised sums may split
+  // differently (a race would show as far larger differences).
+  const double worst = serial_against_threads(4, [&](int k, std::vector<double>& last) {
     rnnfast::Stream<double> s = original;  // shares the packed weights
     std::vector<double> x(D), y(H);
     for (Index t = 0; t < steps; ++t) {
@@ -154,17 +156,7 @@ void test_copies_stream_on_threads(const Variant& v) {
       s.step(x.data(), y.data());
     }
     last = y;
-  };
-  std::vector<std::vector<double>> alone(4), together(4);
-  for (int k = 0; k < 4; ++k) run(k, alone[k]);
-  std::vector<std::thread> threads;
-  for (int k = 0; k < 4; ++k) threads.emplace_back(run, k, std::ref(together[k]));
-  for (auto& t : threads) t.join();
-  // Equal up to rounding: each copy's buffers have their own alignment, and the norms' vectorised sums may split
-  // differently (a race would show as far larger differences).
-  double worst = 0;
-  for (int k = 0; k < 4; ++k)
-    for (Index j = 0; j < H; ++j) worst = std::max(worst, std::abs(alone[k][j] - together[k][j]));
+  });
   check(worst < 1e-9, std::string(v.name) + ": streams on threads differ by " + std::to_string(worst));
 }
 

@@ -1,13 +1,18 @@
-// What the C++ tests share: a failure counter with check(), and allocation counting. Include it in exactly one
+// What the C++ tests share: a failure counter with check(), a serial-against-threads runner, and allocation
+// counting. Include it in exactly one
 // translation unit of a test executable: it replaces the global operator new (everywhere) and, on glibc, malloc
 // and its kin (the real allocator stays reachable as __libc_malloc), all counted in g_allocations.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <new>
 #include <string>
+#include <thread>
+#include <vector>
 
 static std::atomic<long long> g_allocations{0};  // atomic: the thread tests allocate on several threads
 
@@ -58,6 +63,22 @@ void* operator new(std::size_t n) {
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 #pragma GCC diagnostic pop
+
+// Runs run(k, result) for k = 0..n−1 one after another, then on n threads at once, and returns the largest
+// difference between the two results of any k (result: a std::vector<double> the run fills).
+template <class Run>
+double serial_against_threads(int n, Run run) {
+  std::vector<std::vector<double>> alone(n), together(n);
+  for (int k = 0; k < n; ++k) run(k, alone[k]);
+  std::vector<std::thread> threads;
+  for (int k = 0; k < n; ++k) threads.emplace_back([&, k] { run(k, together[k]); });
+  for (auto& t : threads) t.join();
+  double worst = 0;
+  for (int k = 0; k < n; ++k)
+    for (std::size_t i = 0; i < alone[k].size(); ++i)
+      worst = std::max(worst, std::abs(alone[k][i] - together[k][i]));
+  return worst;
+}
 
 static int g_failures = 0;
 inline void check(bool ok, const std::string& what) {
