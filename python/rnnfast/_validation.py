@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import os
@@ -87,8 +88,9 @@ def as_lengths(value: Any, batch: int, time: int) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
+@functools.lru_cache(maxsize=1)
 def physical_memory() -> int | None:
-    """Bytes of physical memory, where the system tells."""
+    """Bytes of physical memory, where the system tells (asked once: a call's check costs no system call)."""
     try:
         return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
     except (AttributeError, OSError, ValueError):
