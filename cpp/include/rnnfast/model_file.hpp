@@ -7,17 +7,12 @@
 // mismatched file never loads.
 #pragma once
 
-#include <array>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 #include <map>
-#include <memory>
 #include <string>
-#include <utility>
-#include <variant>
 #include <vector>
 
 #include "rnnfast/json.hpp"
