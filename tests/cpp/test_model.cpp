@@ -2,7 +2,8 @@
 // layers computed by hand (the sequence engine, then a Dense product), for stacks of every cell type; state()
 // and reset(state) restore a stream exactly (a warm start continues where the saved stream was); step()
 // allocates nothing after warm-up; copies stream on threads as alone, and one model runs on threads at once as
-// alone; bad sizes throw std::invalid_argument.
+// alone; the thread pool's teams and concurrent calls give what one thread gives; bad sizes throw
+// std::invalid_argument.
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -186,6 +187,53 @@ void test_runs_on_threads() {
   check(worst < 1e-12, "run() on threads differs from alone by " + std::to_string(worst));
 }
 
+// The thread pool: an LSTM large enough per step (batch 16, 128 units) to run as a team, forward and backward,
+// gives what one thread gives; and several threads calling at once (the pool busy, so some calls run on their
+// callers) give it too. Under ThreadSanitizer this covers the pool, its barrier and the shared packing.
+void test_thread_pool_teams() {
+  const Index B = 16, T_ = 12, D = 8, H = 128;
+  Weights<double> w(CellType::lstm, D, H, 90);
+  const auto x = random_vector<double>(B * T_ * D, 91, 1.0), dy = random_vector<double>(B * T_ * H, 92, 1.0);
+  rnnfast::Recurrent<double> rnn(CellType::lstm, D, H);
+  auto train = [&](int, std::vector<double>& result) {
+    rnnfast::SequenceInput<double> in;
+    in.batch = B;
+    in.time = T_;
+    in.input_size = D;
+    in.x = x.data();
+    rnnfast::SequenceOptions opt;
+    opt.return_sequences = true;
+    std::vector<double> y(B * T_ * H), h(B * H), c(B * H), dx(B * T_ * D), dh0(B * H), dc0(B * H);
+    std::vector<double> dk(w.kernel.size()), dr(w.recurrent.size()), db(w.bias.size());
+    rnnfast::Workspace<double> ws;
+    rnn.forward(in, opt, w.view(), {y.data(), h.data(), c.data()}, ws, true);
+    rnnfast::SequenceGradIn<double> gin;
+    gin.dy = dy.data();
+    rnnfast::SequenceGradOut<double> gout;
+    gout.dx = dx.data();
+    gout.dh0 = dh0.data();
+    gout.dc0 = dc0.data();
+    gout.weights = {dk.data(), dr.data(), db.data(), nullptr, nullptr};
+    rnn.backward(ws, w.view(), gin, gout);
+    result = y;
+    result.insert(result.end(), dx.begin(), dx.end());
+    result.insert(result.end(), dr.begin(), dr.end());
+  };
+  const int threads = rnnfast::get_num_threads();
+  rnnfast::set_num_threads(1);
+  std::vector<double> one;
+  train(0, one);
+  rnnfast::set_num_threads(2);
+  std::vector<double> team;
+  train(0, team);
+  double worst = 0;
+  for (std::size_t i = 0; i < one.size(); ++i) worst = std::max(worst, std::abs(one[i] - team[i]));
+  check(worst < 1e-12, "a team of 2 threads differs from one thread by " + std::to_string(worst));
+  const double concurrent = serial_against_threads(3, train);
+  check(concurrent < 1e-12, "calls at once differ from calls alone by " + std::to_string(concurrent));
+  rnnfast::set_num_threads(threads);
+}
+
 void test_bad_sizes() {
   Weights<float> w(CellType::lstm, 3, 5, 1);
   std::vector<float> k(4 * 2);
@@ -225,6 +273,7 @@ int main() {
   test_step_allocates_nothing();
   test_copies_on_threads();
   test_runs_on_threads();
+  test_thread_pool_teams();
   test_bad_sizes();
   std::printf("%s\n", g_failures == 0 ? "all model tests passed" : "model tests FAILED");
   return g_failures == 0 ? 0 : 1;
