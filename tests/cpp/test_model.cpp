@@ -45,6 +45,17 @@ struct Weights {
   }
 };
 
+// Batch-major sequences x (B × T × D) for the sequence engine.
+template <class T>
+rnnfast::SequenceInput<T> sequences(Index B, Index T_, Index D, const T* x) {
+  rnnfast::SequenceInput<T> in;
+  in.batch = B;
+  in.time = T_;
+  in.input_size = D;
+  in.x = x;
+  return in;
+}
+
 // SimpleRNN(7) → LSTM(12, peepholes) → GRU(9, reset_before) → GRU(6) → Dense(3, tanh) on 4 inputs.
 template <class T>
 struct Stack {
@@ -91,11 +102,7 @@ void test_run_equals_steps_and_layers(double tol) {
   auto layer = [&](CellType type, Index D, Index H, const Weights<T>& w, rnnfast::CellOptions o,
                    const std::vector<T>& in) {
     rnnfast::Recurrent<T> rnn(type, D, H, o);
-    rnnfast::SequenceInput<T> si;
-    si.batch = B;
-    si.time = T_;
-    si.input_size = D;
-    si.x = in.data();
+    const auto si = sequences(B, T_, D, in.data());
     rnnfast::SequenceOptions so;
     so.return_sequences = true;
     std::vector<T> ys(B * T_ * H), h(B * H), c(B * H);
@@ -196,11 +203,7 @@ void test_thread_pool_teams() {
   const auto x = random_vector<double>(B * T_ * D, 91, 1.0), dy = random_vector<double>(B * T_ * H, 92, 1.0);
   rnnfast::Recurrent<double> rnn(CellType::lstm, D, H);
   auto train = [&](int, std::vector<double>& result) {
-    rnnfast::SequenceInput<double> in;
-    in.batch = B;
-    in.time = T_;
-    in.input_size = D;
-    in.x = x.data();
+    const auto in = sequences(B, T_, D, x.data());
     rnnfast::SequenceOptions opt;
     opt.return_sequences = true;
     std::vector<double> y(B * T_ * H), h(B * H), c(B * H), dx(B * T_ * D), dh0(B * H), dc0(B * H);
