@@ -75,7 +75,6 @@ class _Recurrent:
         self._states: list[np.ndarray] | None = None
         self._last: dict[str, Any] | None = None
         self._stream: Any = None  # the C++ stream of step(), built from the weights of its time
-        self._out_shape: tuple[int, int] | None = None
         if input_size is not None:
             self.build(check_int(input_size, "input_size", 1))  # type: ignore[arg-type]
 
@@ -356,7 +355,7 @@ class _Recurrent:
         """
         if state is None and self._stream is not None and not self.check_finite:
             try:  # the C++ side checks dtype, shape and layout in a few ns; anything else takes the slow path
-                return self._stream.step(x_t, np.empty(self._out_shape, self.dtype))
+                return self._stream.step(x_t)
             except TypeError:
                 pass
         return self._step_checked(x_t, state)
@@ -376,7 +375,7 @@ class _Recurrent:
         states = None if state is None else self._check_initial_state(state, batch)
         if self._stream is None or self._stream.batch != batch or states is not None:
             self._start_stream(batch, states)
-        return self._stream.step(x, np.empty((batch, self.units), self.dtype))
+        return self._stream.step(x)
 
     def _start_stream(self, batch: int, states: list[np.ndarray] | None) -> None:
         w = self._weights
@@ -387,7 +386,6 @@ class _Recurrent:
             self._cell_name(), self.input_size, self.units, batch, options.get("peephole", False),
             options["layer_norm"], options["layer_norm_epsilon"], w["kernel"], w["recurrent_kernel"], w["bias"],
             extra.get("peephole"), extra.get("norm"))
-        self._out_shape = (batch, self.units)
         if states is not None:
             self._stream.reset(np.ascontiguousarray(states[0], self.dtype),
                                np.ascontiguousarray(states[1], self.dtype) if len(states) > 1 else None)

@@ -202,14 +202,13 @@ class StreamingModel:
         self.output_size = int(self._model.output_size)
 
     def step(self, x_t: Any) -> np.ndarray:
-        out = np.empty((1, self.output_size), self.dtype)
         try:
-            return self._model.step(x_t, out)
+            return self._model.step(x_t)
         except TypeError:
             x = np.ascontiguousarray(x_t, dtype=self.dtype).reshape(1, -1)
             if x.shape[1] != self.input_size:
                 raise ValueError(f"x_t must hold {self.input_size} values, got shape {np.shape(x_t)}") from None
-            return self._model.step(x, out)
+            return self._model.step(x)
 
     def reset(self, state: Any = None) -> None:
         """Zeros the streaming state, or sets it to `state` as state() returned it."""

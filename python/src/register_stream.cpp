@@ -1,6 +1,6 @@
 // Binds rnnfast::Stream<T> as _core.Stream32 / Stream64: one time step per call for layer.step(). The arrays
 // must already have the exact dtype, shape and layout (the Python layer checks them with user-facing messages),
-// so that a step converts nothing and allocates nothing besides what the caller passes.
+// so that a step converts nothing and allocates nothing besides the array it returns.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -43,6 +43,21 @@ T* exact_data(py::handle h, py::ssize_t rows, py::ssize_t cols, bool writable) {
   return reinterpret_cast<T*>(a->data);
 }
 
+// A new C-contiguous rows × cols ndarray of T, made through NumPy's C API directly: a step's output costs
+// ~0.2 µs this way, against ~0.5 µs for np.empty called from Python (measured on a Zen 2 core).
+template <class T>
+py::array new_matrix(py::ssize_t rows, py::ssize_t cols) {
+  using api = py::detail::npy_api;
+  constexpr int type = std::is_same_v<T, float> ? api::NPY_FLOAT_ : api::NPY_DOUBLE_;
+  const auto& numpy = api::get();
+  Py_intptr_t dims[2] = {rows, cols};
+  // NewFromDescr steals a reference to the descriptor; DescrFromType returns a new one.
+  PyObject* a = numpy.PyArray_NewFromDescr_(numpy.PyArray_Type_, numpy.PyArray_DescrFromType_(type), 2, dims,
+                                            nullptr, nullptr, 0, nullptr);
+  if (a == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::array>(a);
+}
+
 template <class T>
 const T* optional_data(const std::optional<Exact<T>>& a) {
   return a ? a->data() : nullptr;
@@ -62,21 +77,22 @@ class PyStream {
       : stream_(make(cell, input_size, units, batch, peephole, layer_norm, layer_norm_epsilon, kernel,
                      recurrent_kernel, bias, peephole_weights, norm)) {}
 
-  // x (batch × input_size) in, the new h (batch × units) into out; returns out. Arguments of another dtype,
-  // shape or layout raise TypeError (the Python layer then converts them or reports what is wrong).
-  py::object step(py::handle x, py::handle out) {
+  // x (batch × input_size) in; returns the new h, a new (batch, units) array. An x of another dtype, shape or
+  // layout raises TypeError (the Python layer then converts it or reports what is wrong).
+  py::object step(py::handle x) {
     const T* in = exact_data<T>(x, stream_.batch(), stream_.input_size(), false);
-    T* y = exact_data<T>(out, stream_.batch(), stream_.units(), true);
-    if (in == nullptr || y == nullptr)
-      throw py::type_error("rnnfast._core.Stream.step: x and out must be C-contiguous arrays of the stream's "
-                           "dtype, (batch, input_size) and (batch, units)");
+    if (in == nullptr)
+      throw py::type_error("rnnfast._core.Stream.step: x must be a C-contiguous (batch, input_size) array of the "
+                           "stream's dtype");
+    py::array out = new_matrix<T>(stream_.batch(), stream_.units());
+    T* y = static_cast<T*>(out.mutable_data());
     if (stream_.units() * stream_.units() * stream_.batch() >= kReleaseGilWork) {
       py::gil_scoped_release release;
       stream_.step(in, y);
     } else {  // a step of a few hundred ns: releasing the GIL would cost a good part of it
       stream_.step(in, y);
     }
-    return py::reinterpret_borrow<py::object>(out);
+    return std::move(out);
   }
 
   void reset(const std::optional<Exact<T>>& h, const std::optional<Exact<T>>& c) {
@@ -136,7 +152,7 @@ void register_stream_type(py::module_& m, const char* name) {
            py::arg("cell"), py::arg("input_size"), py::arg("units"), py::arg("batch"), py::arg("peephole"),
            py::arg("layer_norm"), py::arg("layer_norm_epsilon"), py::arg("kernel"), py::arg("recurrent_kernel"),
            py::arg("bias"), py::arg("peephole_weights") = py::none(), py::arg("norm") = py::none())
-      .def("step", &PyStream<T>::step, py::arg("x"), py::arg("out"))
+      .def("step", &PyStream<T>::step, py::arg("x"))
       .def("reset", &PyStream<T>::reset, py::arg("h") = py::none(), py::arg("c") = py::none())
       .def("state", &PyStream<T>::state, py::arg("cell_state"))
       .def_property_readonly("batch", &PyStream<T>::batch);
@@ -148,17 +164,19 @@ class PyStreamingModel {
  public:
   explicit PyStreamingModel(const std::string& path) : model_(load(path)) {}
 
-  py::object step(py::handle x, py::handle out) {
+  // x (1 × input_size) in; returns the output, a new (1, output_size) array (TypeError as Stream.step).
+  py::object step(py::handle x) {
     const T* in = exact_data<T>(x, 1, model_.input_size(), false);
-    T* y = exact_data<T>(out, 1, model_.output_size(), true);
-    if (in == nullptr || y == nullptr)
-      throw py::type_error("rnnfast._core.StreamingModel.step: x and out must be C-contiguous arrays of the "
-                           "model's dtype, (1, input_size) and (1, output_size)");
+    if (in == nullptr)
+      throw py::type_error("rnnfast._core.StreamingModel.step: x must be a C-contiguous (1, input_size) array "
+                           "of the model's dtype");
+    py::array out = new_matrix<T>(1, model_.output_size());
+    T* y = static_cast<T*>(out.mutable_data());
     {
       py::gil_scoped_release release;  // streams of one model may step on several Python threads at once
       model_.step(in, y);
     }
-    return py::reinterpret_borrow<py::object>(out);
+    return std::move(out);
   }
   void reset() { model_.reset(); }
   // Whole sequences: x (batch, time, input_size) of T, C-contiguous (the Python layer converts it).
@@ -206,7 +224,7 @@ template <class T>
 void register_streaming_model(py::module_& m, const char* name) {
   py::class_<PyStreamingModel<T>>(m, name)
       .def(py::init<const std::string&>(), py::arg("path"))
-      .def("step", &PyStreamingModel<T>::step, py::arg("x"), py::arg("out"))
+      .def("step", &PyStreamingModel<T>::step, py::arg("x"))
       .def("reset", &PyStreamingModel<T>::reset)
       .def("run", &PyStreamingModel<T>::run, py::arg("x"))
       .def("state", &PyStreamingModel<T>::state)
