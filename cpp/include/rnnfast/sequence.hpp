@@ -3,7 +3,9 @@
 // Forward:  X·W in chunks of ~128 rows (a few steps), each just before its steps, into the steps' saved slots;
 //           then per step the cell's recurrent product(s) added on top and one fused pass over the gates. W and U
 //           are packed once per call. Training keeps, per step and row, h_{t-1}, c_{t-1} and the cell's saved
-//           activations.
+//           activations. The inference of one sequence on a plain cell steps with StackedStep's kernels instead
+//           (every gate of a block of units in registers, from its row of x·W): at batch 1 a step is a
+//           matrix-vector product, bound by reading U, and the gate slots' round trip through memory is saved.
 // Backward: per step in reverse, the fused gate-gradient pass and dh_{t-1} = dA_t·Uᵀ; after the loop, dW, dU and
 //           dX as large GEMMs over all steps.
 //
@@ -21,10 +23,12 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "rnnfast/cells/common.hpp"
+#include "rnnfast/stacked_step.hpp"
 
 namespace rnnfast {
 
@@ -83,6 +87,7 @@ struct Workspace {
   std::vector<T> h_last, c_last;  // the final state, kept for backward
   std::vector<T> dh, dh_next, dc, scratch, dx_packed;
   std::vector<T, Eigen::aligned_allocator<T>> packed_u, packed_w;  // U and W packed for this call's products
+  StackedStep<T> stacked;  // U packed for one-sequence inference (Sequence::run_stacked)
   std::vector<std::uint8_t> active;  // T × B: step t of sequence b runs
   std::vector<std::int64_t> lengths;
   Index batch = 0, time = 0, input_size = 0;
@@ -94,6 +99,13 @@ struct Workspace {
 };
 
 namespace detail {
+// Whether a cell is one of StackedStep's (it names its kernels by stacked_type()).
+template <class Cell, class = void>
+struct has_stacked_kernels : std::false_type {};
+template <class Cell>
+struct has_stacked_kernels<Cell, std::void_t<decltype(std::declval<const Cell&>().stacked_type())>>
+    : std::true_type {};
+
 template <class V>
 void grow(V& v, Index n) {
   if (static_cast<Index>(v.size()) < n) v.resize(static_cast<std::size_t>(n));
@@ -292,6 +304,10 @@ class Sequence {
   // The forward steps from the initial state in the layout's first block; y (when not null) gets every step's
   // output. x is the input in row order (packed when ws.packed).
   void run_steps(Workspace<T>& ws, const CellWeights<T>& w, const T* x, const StateLayout& layout, T* y) const {
+    if constexpr (detail::has_stacked_kernels<Cell>::value) {
+      if (!layout.training && ws.batch == 1 && !ws.has_lengths && !ws.has_recurrent_mask)
+        return run_stacked(ws, w, x, layout, y);
+    }
     const Index B = ws.batch, T_ = ws.time, D = ws.input_size, H = cell_.units();
     const auto [ts, bs] = row_strides(ws);
     ThreadPool::global().run(team_size(ws), [&](const Team& team) {
@@ -347,6 +363,56 @@ class Sequence {
             mask_rows(ws, s.h, s.ld_h, layout.block(ws.h_in.data(), t + 1), layout.h_ld, units);
           team.sync();  // h_t complete before anyone multiplies it
         }
+      }
+    });
+  }
+
+  // run_steps for the inference of one sequence (batch 1, no lengths) on StackedStep's kernels. Each thread
+  // packs U for its blocks of units and steps them, a chunk of steps at a time after x·W of the chunk; the team
+  // meets once per step. h_t goes straight into y when every output is wanted.
+  void run_stacked(Workspace<T>& ws, const CellWeights<T>& w, const T* x, const StateLayout& layout, T* y) const {
+    const Index T_ = ws.time, D = ws.input_size, H = cell_.units();
+    if (T_ == 0) return;  // the initial state is already the final one
+    const Index ld = cell_.saved_width();  // the rows of x·W in ws.saved (saved_width ≥ G·H)
+    const CellType type = cell_.stacked_type();
+    bool peephole = false;
+    if constexpr (Cell::has_cell_state) peephole = cell_.peephole();
+    StackedStep<T>& stacked = ws.stacked;
+    stacked.shape(type, 0, H, peephole);
+    detail::grow(ws.scratch, std::max<Index>(stacked.scratch_width(), 1));
+    const bool whole_steps = type == CellType::gru_reset_before;  // its candidate needs all of r⊙h_{t-1}
+    const int threads =
+        whole_steps ? 1 : static_cast<int>(std::min<Index>(team_size(ws), stacked.blocks()));
+    ThreadPool::global().run(threads, [&](const Team& team) {
+      const auto [b0, b1] = team.share(stacked.blocks());
+      const auto [u0, u1] = stacked.units_of_blocks(b0, b1);
+      stacked.pack_recurrent(w, b0, b1);
+      // x·W by the engine's packed products, in panels of units (not the blocks): the team meets before the
+      // steps read it.
+      const UnitSlice panels = unit_slice<T>(team, H);
+      PackedGates<T> wk(ws.packed_w.data(), Cell::gates, D, H);
+      wk.pack(w.kernel, false, panels);
+      const T* h_prev = layout.h_entering(ws, 0);
+      for (Index t0 = 0; t0 < T_; t0 += layout.chunk) {
+        const Index t1 = std::min(T_, t0 + layout.chunk);
+        for (int g = 0; g < Cell::gates; ++g)
+          wk.multiply(panels, g, t1 - t0, x + t0 * D, D, ws.saved.data() + g * H, ld, false);
+        team.sync();
+        for (Index t = t0; t < t1; ++t) {
+          T* h = y != nullptr ? y + t * H : layout.h_entering(ws, t + 1);
+          T* c_prev = Cell::has_cell_state ? layout.c_entering(ws, t) : nullptr;
+          T* c = Cell::has_cell_state ? layout.c_entering(ws, t + 1) : nullptr;
+          stacked.step_from_product(ws.saved.data() + (t - t0) * ld, h_prev, c_prev, h, c, ws.scratch.data(), b0,
+                                    b1);
+          team.sync();  // h_t complete before anyone multiplies it
+          h_prev = h;
+        }
+      }
+      // The final state of this thread's units (h_prev: where the last step wrote, or the initial state).
+      std::copy(h_prev + u0, h_prev + u1, ws.h_last.data() + u0);
+      if constexpr (Cell::has_cell_state) {
+        const T* c_final = layout.c_entering(ws, T_);
+        std::copy(c_final + u0, c_final + u1, ws.c_last.data() + u0);
       }
     });
   }

@@ -4,7 +4,8 @@
 // The generic step writes x·W and h·U into the gate slots, then reads them back for the gate pass; at small H
 // that traffic, a product call per gate and the padding of two-packet panels cost more than the arithmetic. Here
 // the weights are packed once into blocks of units — NB packets of L lanes each (L: the narrowest packet that
-// needs no more packets than the widest; NB: 2 where that fills the FMA pipes and divides the packets) — with
+// needs no more packets than the widest; NB: 2 where that fills the FMA pipes and divides the packets, up to 8
+// for SimpleRNN's one gate) — with
 // the gates side by side: for every input k of [x; h], block b holds gate 0's NB packets of M[k, units of b],
 // then gate 1's, and so on. A block's gates accumulate in registers from the bias over every k, and its
 // activations and state update follow at once; only h (and c) reach memory. A step is a chain of dependent
@@ -13,6 +14,10 @@
 //
 // Covers SimpleRNN (tanh, relu), LSTM (with or without peepholes) and GRU (reset_after and reset_before); not
 // the layer-normalised cells, whose norms need whole rows before any gate.
+//
+// The sequence engine uses the same kernels for the inference of one sequence (sequence.hpp): x·W of many steps
+// is one product there, so a step starts from its row of x·W (step_from_product) and only U is packed, each
+// thread packing and stepping its own blocks of units.
 #pragma once
 
 #include <Eigen/Core>
@@ -23,7 +28,8 @@
 #include <utility>
 #include <vector>
 
-#include "rnnfast/recurrent.hpp"
+#include "rnnfast/cell_type.hpp"
+#include "rnnfast/cells/common.hpp"
 
 // Packet types (__m512 and the like) as template arguments: GCC notes that their attributes are not part of the
 // type, which is harmless here (Eigen silences the same warning inside its own headers).
@@ -52,12 +58,40 @@ class StackedStep {
   static bool covers(const CellOptions& options) { return !options.layer_norm; }
 
   // weights as for the sequence engine (Keras layouts, row-major); peephole: 3 × H when `peephole`.
-  StackedStep(CellType type, Index input_size, Index units, const CellWeights<T>& w, bool peephole = false)
-      : type_(type), input_size_(input_size), units_(units), peephole_(peephole) {
-    if (input_size < 1 || units < 1) throw std::invalid_argument("rnnfast::StackedStep: sizes must be >= 1");
+  StackedStep(CellType type, Index input_size, Index units, const CellWeights<T>& w, bool peephole = false) {
+    if (input_size < 1) throw std::invalid_argument("rnnfast::StackedStep: sizes must be >= 1");
+    shape(type, input_size, units, peephole);
+    pack(w, 0, blocks_);
+  }
+  // Without packed weights, for the sequence engine: shape(type, 0, units, peephole), then pack_recurrent().
+  StackedStep() = default;
+
+  // Sizes the packed weights of a cell with input_size inputs (0: U only, for step_from_product), keeping the
+  // buffers' capacity, so that reshaping for the same sizes allocates nothing. The blocks are then unset.
+  void shape(CellType type, Index input_size, Index units, bool peephole) {
+    if (input_size < 0 || units < 1) throw std::invalid_argument("rnnfast::StackedStep: sizes must be >= 1");
     if (peephole && type != CellType::lstm) throw std::invalid_argument("rnnfast: only an LSTM has peepholes");
+    type_ = type;
+    input_size_ = input_size;
+    units_ = units;
+    peephole_ = peephole;
     choose_kernel<Packet<0>, Packet<1>, Packet<2>>();
-    pack(w);
+    const Index W = block_units(), panel = blocks_ * W;  // values of one gate's row, over every block
+    const int G = gate_count(type_);
+    const bool split = type_ == CellType::gru_reset_before;  // h̃'s recurrent rows are separate
+    input_.resize(static_cast<std::size_t>(input_size * G * panel));
+    recurrent_.resize(static_cast<std::size_t>(units * (split ? 2 : G) * panel));
+    candidate_.resize(static_cast<std::size_t>(split ? units * panel : 0));
+    bias_.resize(static_cast<std::size_t>((type_ == CellType::gru ? 4 : G) * panel));
+    peephole_w_.resize(static_cast<std::size_t>(peephole ? 3 * panel : 0));
+  }
+  // Packs blocks [b0, b1) of U, the bias and the peepholes (threads may pack their own blocks side by side).
+  void pack_recurrent(const CellWeights<T>& w, Index b0, Index b1) { pack_blocks(w, b0, b1, false); }
+
+  Index blocks() const noexcept { return blocks_; }
+  // The units of blocks [b0, b1).
+  std::pair<Index, Index> units_of_blocks(Index b0, Index b1) const noexcept {
+    return {std::min(b0 * block_units(), units_), std::min(b1 * block_units(), units_)};
   }
 
   Index input_size() const noexcept { return input_size_; }
@@ -70,7 +104,14 @@ class StackedStep {
   void step(Index rows, const T* x, const T* h_prev, const T* c_prev, T* h, T* c, T* scratch) const noexcept {
     for (Index r = 0; r < rows; ++r)
       kernel_(*this, x + r * input_size_, h_prev + r * units_, c_prev == nullptr ? nullptr : c_prev + r * units_,
-              h + r * units_, c == nullptr ? nullptr : c + r * units_, scratch + r * scratch_width());
+              h + r * units_, c == nullptr ? nullptr : c + r * units_, scratch + r * scratch_width(), 0, blocks_);
+  }
+  // One row's step for the units of blocks [b0, b1), from xw = x_t·W (G·H, the gate order of W, no bias)
+  // instead of x: h and c of those units only. A GRU with reset_before needs every block at once (b0 = 0,
+  // b1 = blocks()), since its candidate reads r⊙h_{t-1} of every unit.
+  void step_from_product(const T* xw, const T* h_prev, const T* c_prev, T* h, T* c, T* scratch, Index b0,
+                         Index b1) const noexcept {
+    product_kernel_(*this, xw, h_prev, c_prev, h, c, scratch, b0, b1);
   }
 
  private:
@@ -84,7 +125,7 @@ class StackedStep {
   template <class P>
   static constexpr bool packet_math = lanes<P> == 1 || std::is_same_v<T, float>;
 
-  using Kernel = void (*)(const StackedStep&, const T*, const T*, const T*, T*, T*, T*);
+  using Kernel = void (*)(const StackedStep&, const T*, const T*, const T*, T*, T*, T*, Index, Index);
 
   Index block_units() const { return packets_per_block_ * lane_count_; }
   Index padded_units() const { return blocks_ * block_units(); }
@@ -102,7 +143,12 @@ class StackedStep {
   void use() {
     lane_count_ = lanes<P>;
     const Index packets = (units_ + lane_count_ - 1) / lane_count_;
-    if (packets % 2 == 0) use<P, 2>();
+    // A SimpleRNN block has one gate: up to 8 packets (8 chains), so that each h_{t-1}[k] is broadcast once
+    // per 8 packets rather than per 2.
+    const bool one_gate = gate_count(type_) == 1;
+    if (one_gate && packets % 8 == 0) use<P, 8>();
+    else if (one_gate && packets % 4 == 0) use<P, 4>();
+    else if (packets % 2 == 0) use<P, 2>();
     else use<P, 1>();
   }
 
@@ -110,52 +156,76 @@ class StackedStep {
   void use() {
     packets_per_block_ = NB;
     blocks_ = (units_ + block_units() - 1) / block_units();
-    switch (type_) {
-      case CellType::simple_rnn_tanh: kernel_ = &simple_rnn<P, NB, false>; break;
-      case CellType::simple_rnn_relu: kernel_ = &simple_rnn<P, NB, true>; break;
-      case CellType::lstm: kernel_ = peephole_ ? &lstm<P, NB, true> : &lstm<P, NB, false>; break;
-      case CellType::gru: kernel_ = &gru_reset_after<P, NB>; break;
-      case CellType::gru_reset_before: kernel_ = &gru_reset_before<P, NB>; break;
+    kernel_ = kernel_of<P, NB, false>();
+    product_kernel_ = kernel_of<P, NB, true>();
+  }
+  // FromProduct: the step's x·W is given instead of x.
+  template <class P, int NB, bool FromProduct>
+  Kernel kernel_of() const {
+    if constexpr (NB > 2) {  // SimpleRNN only (see use<P>())
+      return type_ == CellType::simple_rnn_relu ? &simple_rnn<P, NB, true, FromProduct>
+                                                : &simple_rnn<P, NB, false, FromProduct>;
+    } else {
+      switch (type_) {
+        case CellType::simple_rnn_tanh: return &simple_rnn<P, NB, false, FromProduct>;
+        case CellType::simple_rnn_relu: return &simple_rnn<P, NB, true, FromProduct>;
+        case CellType::lstm: return peephole_ ? &lstm<P, NB, true, FromProduct> : &lstm<P, NB, false, FromProduct>;
+        case CellType::gru: return &gru_reset_after<P, NB, FromProduct>;
+        case CellType::gru_reset_before: return &gru_reset_before<P, NB, FromProduct>;
+      }
+      return nullptr;
     }
   }
 
-  void pack(const CellWeights<T>& w) {
+  void pack(const CellWeights<T>& w, Index b0, Index b1) { pack_blocks(w, b0, b1, true); }
+
+  // Fills blocks [b0, b1) of the buffers shape() sized; with_input: W too.
+  void pack_blocks(const CellWeights<T>& w, Index b0, Index b1, bool with_input) {
     const Index D = input_size_, H = units_, W = block_units();
     const int G = gate_count(type_);
-    // Row k of every block for gates [g0, g0 + n) of m (rows × G·H): n × W values of M[k, g·H + units of b],
-    // zero past H; block by block.
+    // Row k of block b for gates [g0, g0 + n) of m (rows × G·H): n × W values of M[k, g·H + units of b], zero
+    // past H. Blocks follow each other, rows × n × W values each.
     auto put_rows = [&](Packed& out, const T* m, Index rows, int g0, int n) {
-      for (Index b = 0; b < blocks_; ++b)
+      for (Index b = b0; b < b1; ++b) {
+        const auto [u0, u1] = units_of_blocks(b, b + 1);
+        T* to = out.data() + b * rows * n * W;
         for (Index k = 0; k < rows; ++k)
-          for (int g = g0; g < g0 + n; ++g)
-            for (Index u = 0; u < W; ++u) {
-              const Index j = b * W + u;
-              out.push_back(j < H ? m[k * G * H + g * H + j] : T(0));
-            }
+          for (int g = g0; g < g0 + n; ++g, to += W) {
+            const T* from = m + k * G * H + g * H;
+            std::copy(from + u0, from + u1, to);
+            std::fill(to + (u1 - u0), to + W, T(0));
+          }
+      }
     };
     // A vector of n gates' values (bias, peepholes; v[g·H + j]) in the same order: block b, then its n × W values.
     auto put_vector = [&](Packed& out, const T* v, int n) {
-      for (Index b = 0; b < blocks_; ++b)
-        for (int g = 0; g < n; ++g)
-          for (Index u = 0; u < W; ++u) {
-            const Index j = b * W + u;
-            out.push_back(j < H ? v[g * H + j] : T(0));
-          }
+      for (Index b = b0; b < b1; ++b) {
+        const auto [u0, u1] = units_of_blocks(b, b + 1);
+        T* to = out.data() + b * n * W;
+        for (int g = 0; g < n; ++g, to += W) {
+          std::copy(v + g * H + u0, v + g * H + u1, to);
+          std::fill(to + (u1 - u0), to + W, T(0));
+        }
+      }
     };
     if (type_ == CellType::gru_reset_before) {  // z, r see h_{t-1}; h̃ sees r⊙h_{t-1}, a second product
-      put_rows(input_, w.kernel, D, 0, 3);
+      if (with_input) put_rows(input_, w.kernel, D, 0, 3);
       put_rows(recurrent_, w.recurrent_kernel, H, 0, 2);
       put_rows(candidate_, w.recurrent_kernel, H, 2, 1);
     } else {
-      put_rows(input_, w.kernel, D, 0, G);
+      if (with_input) put_rows(input_, w.kernel, D, 0, G);
       put_rows(recurrent_, w.recurrent_kernel, H, 0, G);
     }
     if (type_ == CellType::gru) {  // z, r: both biases summed; h̃: the input bias, then the recurrent one
-      std::vector<T> merged(static_cast<std::size_t>(4 * H));
-      for (Index j = 0; j < 2 * H; ++j) merged[j] = w.bias[j] + w.bias[3 * H + j];
-      std::copy(w.bias + 2 * H, w.bias + 3 * H, merged.begin() + 2 * H);
-      std::copy(w.bias + 5 * H, w.bias + 6 * H, merged.begin() + 3 * H);
-      put_vector(bias_, merged.data(), 4);
+      for (Index b = b0; b < b1; ++b) {
+        const auto [u0, u1] = units_of_blocks(b, b + 1);
+        T* to = bias_.data() + b * 4 * W;
+        for (int g = 0; g < 4; ++g, to += W) {
+          for (Index j = u0; j < u1; ++j)
+            to[j - u0] = g < 2 ? w.bias[g * H + j] + w.bias[(3 + g) * H + j] : w.bias[(g == 2 ? 2 : 5) * H + j];
+          std::fill(to + (u1 - u0), to + W, T(0));
+        }
+      }
     } else {
       put_vector(bias_, w.bias, G);
     }
@@ -195,6 +265,15 @@ class StackedStep {
         int i = 0;
         ((part[s][Slots] = pmadd(vk, pload<P>(row + (i++) * L), part[s][Slots])), ...);
       }
+    }
+    // The step's x·W (gate g's H values at xw + g·H), packet i of the units from u0 adding to slot Slots[i]
+    // (packet i: gate i / NB, lanes from u0 + (i % NB)·L).
+    template <int NB, int... Slots>
+    void add_product(const T* xw, Index H, Index u0, std::integer_sequence<int, Slots...>) {
+      int i = 0;
+      ((part[0][Slots] = Eigen::internal::padd(part[0][Slots], load_lanes<P>(xw + (i / NB) * H, u0 + (i % NB) * L, H)),
+        ++i),
+       ...);
     }
     P total(int a) const {
       P sum = part[0][a];
@@ -257,14 +336,23 @@ class StackedStep {
     else return per_lane(x, [](T v) { return detail::tanh(v); });
   }
 
-  template <class P, int NB, bool Relu>
-  static void simple_rnn(const StackedStep& s, const T* x, const T* h_prev, const T*, T* h, T*, T*) {
+  // The input part of a block's sums: x·W over the packed input rows, or the given x·W (FromProduct).
+  template <int NB, bool FromProduct, class S, class Slots>
+  void add_input(S& sums, const T* x, Index b, int gates, Slots slots) const {
+    const Index W = block_units();
+    if constexpr (FromProduct) sums.template add_product<NB>(x, units_, b * W, slots);
+    else sums.add(x, input_size_, input_.data() + b * input_size_ * gates * W, slots);
+  }
+
+  template <class P, int NB, bool Relu, bool FromProduct>
+  static void simple_rnn(const StackedStep& s, const T* x, const T* h_prev, const T*, T* h, T*, T*, Index b0,
+                         Index b1) {
     using namespace Eigen::internal;
     constexpr Index L = lanes<P>, W = NB * L;
-    const Index D = s.input_size_, H = s.units_;
-    for (Index b = 0; b < s.blocks_; ++b) {
+    const Index H = s.units_;
+    for (Index b = b0; b < b1; ++b) {
       Sums<P, NB> sums(s.bias_.data() + b * W);
-      sums.add(x, D, s.input_.data() + b * D * W, SlotsOf<NB, 0>{});
+      s.add_input<NB, FromProduct>(sums, x, b, 1, SlotsOf<NB, 0>{});
       sums.add(h_prev, H, s.recurrent_.data() + b * H * W, SlotsOf<NB, 0>{});
       for (int n = 0; n < NB; ++n) {
         const P a = sums.total(n);
@@ -273,14 +361,15 @@ class StackedStep {
     }
   }
 
-  template <class P, int NB, bool Peephole>
-  static void lstm(const StackedStep& s, const T* x, const T* h_prev, const T* c_prev, T* h, T* c, T*) {
+  template <class P, int NB, bool Peephole, bool FromProduct>
+  static void lstm(const StackedStep& s, const T* x, const T* h_prev, const T* c_prev, T* h, T* c, T*, Index b0,
+                   Index b1) {
     using namespace Eigen::internal;
     constexpr Index L = lanes<P>, W = NB * L;
-    const Index D = s.input_size_, H = s.units_;
-    for (Index b = 0; b < s.blocks_; ++b) {
+    const Index H = s.units_;
+    for (Index b = b0; b < b1; ++b) {
       Sums<P, 4 * NB> sums(s.bias_.data() + b * 4 * W);
-      sums.add(x, D, s.input_.data() + b * D * 4 * W, SlotsOf<NB, 0, 1, 2, 3>{});
+      s.add_input<NB, FromProduct>(sums, x, b, 4, SlotsOf<NB, 0, 1, 2, 3>{});
       sums.add(h_prev, H, s.recurrent_.data() + b * H * 4 * W, SlotsOf<NB, 0, 1, 2, 3>{});
       const T* p = Peephole ? s.peephole_w_.data() + b * 3 * W : nullptr;
       for (int n = 0; n < NB; ++n) {
@@ -310,15 +399,16 @@ class StackedStep {
     store_lanes<P>(h, u, H, pmadd(z, psub(load_lanes<P>(h_prev, u, H), hh), hh));
   }
 
-  template <class P, int NB>
-  static void gru_reset_after(const StackedStep& s, const T* x, const T* h_prev, const T*, T* h, T*, T*) {
+  template <class P, int NB, bool FromProduct>
+  static void gru_reset_after(const StackedStep& s, const T* x, const T* h_prev, const T*, T* h, T*, T*, Index b0,
+                              Index b1) {
     using namespace Eigen::internal;
     constexpr Index L = lanes<P>, W = NB * L;
-    const Index D = s.input_size_, H = s.units_;
-    for (Index b = 0; b < s.blocks_; ++b) {
+    const Index H = s.units_;
+    for (Index b = b0; b < b1; ++b) {
       // Slots z, r (x·W + h·U + both biases), x_h (+ input bias) and u_h (+ recurrent bias): r multiplies u_h alone.
       Sums<P, 4 * NB> sums(s.bias_.data() + b * 4 * W);
-      sums.add(x, D, s.input_.data() + b * D * 3 * W, SlotsOf<NB, 0, 1, 2>{});
+      s.add_input<NB, FromProduct>(sums, x, b, 3, SlotsOf<NB, 0, 1, 2>{});
       sums.add(h_prev, H, s.recurrent_.data() + b * H * 3 * W, SlotsOf<NB, 0, 1, 3>{});
       for (int n = 0; n < NB; ++n) {
         const P z = sigmoid(sums.total(n)), r = sigmoid(sums.total(NB + n));
@@ -329,17 +419,18 @@ class StackedStep {
   }
 
   // Two passes: z, r and x_h of every block, then — once r⊙h_{t-1} is whole — the candidate's product.
-  template <class P, int NB>
-  static void gru_reset_before(const StackedStep& s, const T* x, const T* h_prev, const T*, T* h, T*, T* scratch) {
+  template <class P, int NB, bool FromProduct>
+  static void gru_reset_before(const StackedStep& s, const T* x, const T* h_prev, const T*, T* h, T*, T* scratch,
+                               Index, Index) {  // every block (see step_from_product)
     using namespace Eigen::internal;
     constexpr Index L = lanes<P>, W = NB * L;
-    const Index D = s.input_size_, H = s.units_, Hp = s.padded_units();
+    const Index H = s.units_, Hp = s.padded_units();
     T* z_all = scratch;
     T* xh_all = scratch + Hp;
     T* rh = scratch + 2 * Hp;  // r⊙h_{t-1}, the candidate product's input (zero past H)
     for (Index b = 0; b < s.blocks_; ++b) {
       Sums<P, 3 * NB> sums(s.bias_.data() + b * 3 * W);
-      sums.add(x, D, s.input_.data() + b * D * 3 * W, SlotsOf<NB, 0, 1, 2>{});
+      s.add_input<NB, FromProduct>(sums, x, b, 3, SlotsOf<NB, 0, 1, 2>{});
       sums.add(h_prev, H, s.recurrent_.data() + b * H * 2 * W, SlotsOf<NB, 0, 1>{});
       for (int n = 0; n < NB; ++n) {
         const Index u = b * W + n * L;
@@ -360,11 +451,11 @@ class StackedStep {
 
   using Packed = std::vector<T, Eigen::aligned_allocator<T>>;
 
-  CellType type_;
-  Index input_size_, units_;
-  bool peephole_;
+  CellType type_ = CellType::lstm;
+  Index input_size_ = 0, units_ = 0;
+  bool peephole_ = false;
   Index lane_count_ = 1, packets_per_block_ = 1, blocks_ = 0;
-  Kernel kernel_ = nullptr;
+  Kernel kernel_ = nullptr, product_kernel_ = nullptr;  // from x; from x·W
   // Per block: input_ D rows, recurrent_ H rows, of G gates × NB packets (reset_before: recurrent_ of z and r,
   // candidate_ H rows of h̃); bias_ G × NB packets (GRU reset_after: 4, z and r with both biases summed, then h̃'s
   // input and recurrent bias); peephole_w_ 3 × NB packets.

@@ -16,6 +16,7 @@
 #include <type_traits>
 
 #include "rnnfast/activations.hpp"
+#include "rnnfast/cell_type.hpp"
 #include "rnnfast/gemm.hpp"
 #include "rnnfast/packed_gemm.hpp"
 #include "rnnfast/parallel.hpp"

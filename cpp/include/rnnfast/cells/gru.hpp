@@ -20,6 +20,7 @@ class GruCell {
   GruCell(Index units, bool reset_after) : units_(units), reset_after_(reset_after) {}
   Index units() const { return units_; }
   bool reset_after() const { return reset_after_; }
+  CellType stacked_type() const { return reset_after_ ? CellType::gru : CellType::gru_reset_before; }  // ditto
   // z, r, h̃ and one more: u_h (reset_after) or r⊙h_{t-1} (reset_before), both needed by backward. Backward
   // overwrites them with [da_z, da_r, du_h, da_h] (reset_after: U sees the first three, W the z, r and fourth)
   // or [da_z, da_r, da_h, r⊙h_{t-1}] (reset_before).

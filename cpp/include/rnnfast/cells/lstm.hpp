@@ -17,6 +17,7 @@ class LstmCell {
   explicit LstmCell(Index units, bool peephole = false) : units_(units), peephole_(peephole) {}
   Index units() const { return units_; }
   bool peephole() const { return peephole_; }
+  CellType stacked_type() const { return CellType::lstm; }  // as SimpleRnnCell::stacked_type
   // i, f, g, o after their activations; backward overwrites them with [da_i, da_f, da_g, da_o].
   Index saved_width() const { return 4 * units_; }
   Index scratch_width() const { return 0; }
