@@ -196,7 +196,8 @@ void test_runs_on_threads() {
 
 // The thread pool: an LSTM large enough per step (batch 16, 128 units) to run as a team, forward and backward,
 // gives what one thread gives; and several threads calling at once (the pool busy, so some calls run on their
-// callers) give it too. Under ThreadSanitizer this covers the pool, its barrier and the shared packing.
+// callers) give it too; so does one sequence's inference. Under ThreadSanitizer this covers the pool, its barrier
+// and the shared packing.
 void test_thread_pool_teams() {
   const Index B = 16, T_ = 12, D = 8, H = 128;
   Weights<double> w(CellType::lstm, D, H, 90);
@@ -234,6 +235,30 @@ void test_thread_pool_teams() {
   check(worst < 1e-12, "a team of 2 threads differs from one thread by " + std::to_string(worst));
   const double concurrent = serial_against_threads(3, train);
   check(concurrent < 1e-12, "calls at once differ from calls alone by " + std::to_string(concurrent));
+
+  // One sequence's inference (the stacked-step kernels, each thread owning blocks of units), LSTM and GRU.
+  for (CellType type : {CellType::lstm, CellType::gru}) {
+    Weights<double> w1(type, D, H, 93);
+    rnnfast::Recurrent<double> one_rnn(type, D, H);
+    auto infer = [&](int, std::vector<double>& y) {
+      rnnfast::SequenceOptions opt;
+      opt.return_sequences = true;
+      y.assign(T_ * H, 0.0);
+      std::vector<double> h(H), c(H);
+      rnnfast::Workspace<double> ws;
+      one_rnn.forward(sequences(1, T_, D, x.data()), opt, w1.view(), {y.data(), h.data(), c.data()}, ws, false);
+      y.insert(y.end(), c.begin(), c.end());
+    };
+    rnnfast::set_num_threads(1);
+    infer(0, one);
+    rnnfast::set_num_threads(2);
+    infer(0, team);
+    worst = 0;
+    for (std::size_t i = 0; i < one.size(); ++i) worst = std::max(worst, std::abs(one[i] - team[i]));
+    check(worst < 1e-12, "one sequence on 2 threads differs from one thread by " + std::to_string(worst));
+    const double at_once = serial_against_threads(3, infer);
+    check(at_once < 1e-12, "one-sequence calls at once differ from calls alone by " + std::to_string(at_once));
+  }
   rnnfast::set_num_threads(threads);
 }
 
