@@ -5,12 +5,12 @@
 // that traffic, a product call per gate and the padding of two-packet panels cost more than the arithmetic. Here
 // the weights are packed once into blocks of units — NB packets of L lanes each (L: the narrowest packet that
 // needs no more packets than the widest; NB: 2 where that fills the FMA pipes and divides the packets, up to 8
-// for SimpleRNN's one gate) — with
-// the gates side by side: for every input k of [x; h], block b holds gate 0's NB packets of M[k, units of b],
-// then gate 1's, and so on. A block's gates accumulate in registers from the bias over every k, and its
-// activations and state update follow at once; only h (and c) reach memory. A step is a chain of dependent
-// operations (product, gates, tanh of the new cell state, the next step's product), so the activations are the
-// engine's short-latency ones (activations.hpp) and the product runs on several independent FMA chains.
+// for SimpleRNN's one gate) — with the gates side by side: for every input k of [x; h], block b holds gate 0's
+// NB packets of M[k, units of b], then gate 1's, and so on. A block's gates accumulate in registers from the
+// bias over every k, and its activations and state update follow at once; only h (and c) reach memory. A step
+// is a chain of dependent operations (product, gates, tanh of the new cell state, the next step's product), so
+// the activations are the engine's short-latency ones (activations.hpp) and the product runs on several
+// independent FMA chains.
 //
 // Covers SimpleRNN (tanh, relu), LSTM (with or without peepholes) and GRU (reset_after and reset_before); not
 // the layer-normalised cells, whose norms need whole rows before any gate.

@@ -17,7 +17,9 @@ class SimpleRnnCell {
   explicit SimpleRnnCell(Index units) : units_(units) {}
   Index units() const { return units_; }
   // The kernels of StackedStep that compute this cell (the sequence engine's one-sequence inference).
-  CellType stacked_type() const { return Act == Activation::tanh ? CellType::simple_rnn_tanh : CellType::simple_rnn_relu; }
+  CellType stacked_type() const {
+    return Act == Activation::tanh ? CellType::simple_rnn_tanh : CellType::simple_rnn_relu;
+  }
   Index saved_width() const { return units_; }  // h_t (the activation); backward overwrites it with dA
   Index scratch_width() const { return 0; }
   Index bias_size() const { return units_; }
