@@ -39,6 +39,14 @@ def cell(request):
     return request.param
 
 
+@pytest.fixture
+def restore_threads():
+    """Tests that call rf.set_num_threads leave the pool's size as they found it."""
+    before = rf.get_num_threads()
+    yield
+    rf.set_num_threads(before)
+
+
 # Property-based tests (test_properties.py): no deadline (shared machines stall), a fixed number of examples
 # per test (RNNFAST_HYPOTHESIS_EXAMPLES, default 200), derandomized so that a CI run repeats exactly.
 try:

@@ -64,24 +64,20 @@ ONE_SEQUENCE_OPTIONS = [
 @pytest.mark.parametrize("units", [5, 130])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_one_sequence_inference_matches_reference(cell, options, units, threads, dtype):
+def test_one_sequence_inference_matches_reference(cell, options, units, threads, dtype, restore_threads):
     # Batch-1 inference of a plain cell runs on the stacked-step kernels, its units split among the team when a
     # step is large enough (130 units: LSTM and GRU). 300 steps span three chunks of x·W; 5 and 130 units leave
     # partial SIMD packets. Tolerances as above; float32 atol 2e-4 (300 steps: the layer-normalised LSTM drifts most).
     rng = np.random.default_rng(11)
-    before = rf.get_num_threads()
     rf.set_num_threads(threads)
-    try:
-        layer = make_layer(cell, units, 3, dtype=dtype, return_state=True, **options)
-        weights = layer.get_weights()  # U scaled to a contraction, so that rounding does not grow over the steps
-        weights["recurrent_kernel"] = weights["recurrent_kernel"] * (2.0 / np.sqrt(units))
-        layer.set_weights(weights)
-        x = rng.normal(size=(300, 1, 3) if options.get("time_major") else (1, 300, 3))
-        n_states = 2 if cell[3] == "lstm" else 1
-        state = [rng.normal(size=(1, units)) * 0.5 for _ in range(n_states)]
-        out, *finals = layer(x, initial_state=state)
-    finally:
-        rf.set_num_threads(before)
+    layer = make_layer(cell, units, 3, dtype=dtype, return_state=True, **options)
+    weights = layer.get_weights()  # U scaled to a contraction, so that rounding does not grow over the steps
+    weights["recurrent_kernel"] = weights["recurrent_kernel"] * (2.0 / np.sqrt(units))
+    layer.set_weights(weights)
+    x = rng.normal(size=(300, 1, 3) if options.get("time_major") else (1, 300, 3))
+    n_states = 2 if cell[3] == "lstm" else 1
+    state = [rng.normal(size=(1, units)) * 0.5 for _ in range(n_states)]
+    out, *finals = layer(x, initial_state=state)
     weights = {k: v.astype(np.float64) for k, v in layer.get_weights().items()}
     ref_out, ref_finals = reference.run(cell[3], weights, x, initial_state=state, **options, **cell[4])
     tol = {"rtol": 1e-10, "atol": 1e-12} if dtype == "float64" else {"rtol": 0, "atol": 2e-4}

@@ -24,13 +24,6 @@ OPTIONS = [
 ]
 
 
-@pytest.fixture
-def restore_threads():
-    before = rf.get_num_threads()
-    yield
-    rf.set_num_threads(before)
-
-
 def inputs(cell, options, dtype, rng, lengths=True):
     layer = make_layer(cell, UNITS, FEATURES, dtype=dtype, return_state=True, **options)
     # make_layer's ±0.6 weights make 72 units over 23 steps explode; a quarter keeps the dynamics stable.
