@@ -262,6 +262,25 @@ void test_thread_pool_teams() {
   rnnfast::set_num_threads(threads);
 }
 
+// One sequence's inference packs U for the stacked steps only (ws.stacked); the engine's own packed U is sized
+// only where its products run: batches, and training.
+void test_workspace_of_one_sequence() {
+  const Index T_ = 5, D = 3, H = 64;
+  Weights<float> w(CellType::lstm, D, H, 94);
+  rnnfast::Recurrent<float> rnn(CellType::lstm, D, H);
+  const auto x = random_vector<float>(2 * T_ * D, 95, 1.0);
+  std::vector<float> y(2 * T_ * H), h(2 * H), c(2 * H);
+  rnnfast::SequenceOptions opt;
+  auto packed_u_after = [&](Index batch, bool training) {
+    rnnfast::Workspace<float> ws;
+    rnn.forward(sequences(batch, T_, D, x.data()), opt, w.view(), {y.data(), h.data(), c.data()}, ws, training);
+    return ws.packed_u.size();
+  };
+  check(packed_u_after(1, false) == 0, "one sequence's inference sizes the engine's packed U");
+  check(packed_u_after(2, false) > 0, "a batch's inference does not size the packed U");
+  check(packed_u_after(1, true) > 0, "training one sequence does not size the packed U");
+}
+
 void test_bad_sizes() {
   Weights<float> w(CellType::lstm, 3, 5, 1);
   std::vector<float> k(4 * 2);
@@ -302,6 +321,7 @@ int main() {
   test_copies_on_threads();
   test_runs_on_threads();
   test_thread_pool_teams();
+  test_workspace_of_one_sequence();
   test_bad_sizes();
   std::printf("%s\n", g_failures == 0 ? "all model tests passed" : "model tests FAILED");
   return g_failures == 0 ? 0 : 1;

@@ -283,10 +283,20 @@ class Sequence {
       detail::grow(ws.h_last, B * H);
       if (Cell::has_cell_state) detail::grow(ws.c_last, B * H);
       detail::grow(ws.saved, (training ? ws.time : chunk) * B * SW);
-      detail::grow(ws.packed_u, PackedGates<T>::size(Cell::gates, H, H));
+      // The stacked steps pack U into ws.stacked instead.
+      if (!steps_stacked(ws, training)) detail::grow(ws.packed_u, PackedGates<T>::size(Cell::gates, H, H));
       detail::grow(ws.packed_w, PackedGates<T>::size(Cell::gates, D, H));
     }
   };
+
+  // Whether a forward steps on StackedStep's kernels (run_stacked): the inference of one sequence on a plain
+  // cell, with no lengths and no recurrent mask.
+  static bool steps_stacked(const Workspace<T>& ws, bool training) {
+    if constexpr (detail::has_stacked_kernels<Cell>::value)
+      return !training && ws.batch == 1 && !ws.has_lengths && !ws.has_recurrent_mask;
+    else
+      return false;
+  }
 
   StateLayout state_layout(const Workspace<T>& ws, bool training) const {
     const Index B = ws.batch, H = cell_.units(), SW = cell_.saved_width();
@@ -305,8 +315,7 @@ class Sequence {
   // output. x is the input in row order (packed when ws.packed).
   void run_steps(Workspace<T>& ws, const CellWeights<T>& w, const T* x, const StateLayout& layout, T* y) const {
     if constexpr (detail::has_stacked_kernels<Cell>::value) {
-      if (!layout.training && ws.batch == 1 && !ws.has_lengths && !ws.has_recurrent_mask)
-        return run_stacked(ws, w, x, layout, y);
+      if (steps_stacked(ws, layout.training)) return run_stacked(ws, w, x, layout, y);
     }
     const Index B = ws.batch, T_ = ws.time, D = ws.input_size, H = cell_.units();
     const auto [ts, bs] = row_strides(ws);
