@@ -1,5 +1,6 @@
 """Numerical robustness and resources: sequences of 100,000 steps run forward and backward (full BPTT for small
-layers, truncated BPTT through fit) without NaN; NaN and inf inputs propagate or are refused on request;
+layers, truncated BPTT through fit) without NaN; a float32 state kept by a saturated gate over 10,000 steps stays
+within 1e-4 of float64; NaN and inf inputs propagate or are refused on request;
 10,000 forward/backward calls grow no memory; an absurdly large call raises MemoryError before allocating."""
 
 from __future__ import annotations
@@ -25,6 +26,42 @@ def test_a_hundred_thousand_steps_forward_and_backward(cell):
     for name, g in grads.items():
         values = g if name != "initial_state" else np.concatenate(g)
         assert np.isfinite(values).all(), name
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("stepped", [False, True], ids=["sequence", "step"])
+def test_a_saturated_gate_keeps_the_state_in_float32(cell, stepped):
+    # A forget gate (LSTM) or update gate (GRU) at σ(20) keeps the state. float32 rounds σ(20) to 1; a σ that
+    # stops short of 1 (1 − 1.2e-7, as rnnfast's once did) decays the kept state by that much every step:
+    # 5.9e-4 (LSTM) and 1.3e-3 (GRU) after these 10,000 steps. Measured now: 1.2e-5 and 2.5e-5; PyTorch's LSTM
+    # 1.2e-5.
+    H, D, T = 8, 1, 10_000
+    rng = np.random.default_rng(0)
+    gates = 4 if cell == "lstm" else 3
+    kernel = rng.standard_normal((D, gates * H)) * 0.1
+    recurrent = rng.standard_normal((H, gates * H)) * 0.01
+    if cell == "lstm":
+        bias = np.zeros(4 * H)
+        bias[:H], bias[H:2 * H], bias[2 * H:3 * H] = 20.0, 20.0, 0.5  # i and f saturated; c grows by tanh(0.5)
+    else:
+        bias = np.zeros((2, 3 * H))
+        bias[0, :H] = 20.0  # z saturated: h_t = h_{t-1}
+    x = rng.standard_normal((1, T, D))
+    h0 = rng.standard_normal((1, H))
+    kept = {}
+    for dtype in ("float64", "float32"):
+        layer = (rf.LSTM if cell == "lstm" else rf.GRU)(H, input_size=D, return_state=True, dtype=dtype)
+        layer.set_weights({"kernel": kernel, "recurrent_kernel": recurrent, "bias": bias})
+        state = [h0.astype(dtype)] + ([np.zeros((1, H), dtype)] if cell == "lstm" else [])
+        if stepped:
+            layer.reset_step(state)
+            for t in range(T):
+                layer.step(x[:, t].astype(dtype))
+            kept[dtype] = np.asarray(layer.step_state[-1], np.float64)
+        else:
+            kept[dtype] = np.asarray(layer(x.astype(dtype), initial_state=state)[-1], np.float64)
+    relative = np.max(np.abs(kept["float32"] - kept["float64"]) / np.abs(kept["float64"]))
+    assert relative < 1e-4, relative
 
 
 def test_a_hundred_thousand_steps_with_truncated_bptt():

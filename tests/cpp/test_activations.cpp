@@ -1,7 +1,8 @@
 // C++ tests of the float activations (activations.hpp) on every packet width the build has and on scalars:
-// tanh within 8 ulps of the true value and σ within 3e-7 of the true one, over a dense grid of
-// [-30, 30] and tiny and huge arguments; |tanh| ≤ 1 and 0 ≤ σ ≤ 1; odd symmetry of tanh; ±inf saturate; NaN
-// propagates; and every lane of a packet gives the scalar result for its argument (within 2 ulps).
+// tanh within 8 ulps of the true value and σ within 3e-7 of the true one, over a dense grid of [-30, 30] and tiny
+// and huge arguments; |tanh| ≤ 1 and 0 ≤ σ ≤ 1; σ exactly 1 past 15.8 and unbiased near 1; odd symmetry of
+// tanh; ±inf saturate; NaN propagates; and every lane of a packet gives the scalar result for its argument (within
+// 2 ulps).
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -75,9 +76,21 @@ void test_packet(const char* name, const std::vector<float>& xs) {
   const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
   // Saturation: the argument is clamped where tanh is within a few ulps of ±1.
   check(std::abs(tanh_of(inf) - 1) < 3e-7f && tanh_of(-inf) == -tanh_of(inf), n + ": tanh(±inf) is not ±1");
-  check(std::abs(sigmoid_of(inf) - 1) < 3e-7f && sigmoid_of(-inf) < 3e-7f, n + ": sigmoid(±inf) is not 1, 0");
+  // σ is exactly 1 once saturated (a gate at 1 − 1e-7 would decay the state it keeps, step after step),
+  // and near 1 its error has no bias that a forget gate would compound.
+  bool exact = sigmoid_of(inf) == 1.0f && sigmoid_of(-inf) < 3e-7f;
+  for (float x = 15.9f; x < 40.0f; x += 0.1f) exact = exact && sigmoid_of(x) == 1.0f;
+  check(exact, n + ": sigmoid is not exactly 1 past 15.8");
+  double bias = 0;
+  int count = 0;
+  for (float x = 6.0f; x < 40.0f; x += 1e-3f, ++count) bias += sigmoid_of(x) - 1.0 / (1.0 + std::exp(-double(x)));
+  bias /= count;
+  char bias_text[32];
+  std::snprintf(bias_text, sizeof bias_text, "%.2g", bias);
+  check(std::abs(bias) < 3e-8, n + ": sigmoid near 1 is biased by " + bias_text);
   check(std::isnan(tanh_of(nan)) && std::isnan(sigmoid_of(nan)), n + ": NaN does not propagate");
-  std::printf("%s: tanh %.2f ulps, sigmoid %.2g at worst\n", name, worst_tanh, worst_sigmoid);
+  std::printf("%s: tanh %.2f ulps, sigmoid %.2g at worst, mean sigmoid error on [6, 40] %.2g\n", name, worst_tanh,
+              worst_sigmoid, bias);
 }
 
 }  // namespace
