@@ -7,6 +7,8 @@
 //   PerStep/<cell>/H<h>                 batch 1, 1 input, 1000 steps: time per step within one sequence call
 //   Stream/<cell>/H<h>                  batch 1, 1 input: one rnnfast::Stream::step() call (the streaming API)
 //   StackedStep/<cell>/H<h>             the same step on rnnfast::StackedStep alone, Stream's kernel for plain cells
+//   Backward/<cell>/<case>                        the backward pass alone
+//   WeightGrads/<case>                            the three products after an LSTM's backward loop
 //   InputProduct/<case>, RecurrentProduct/<case>   the two products of a forward pass, for the roofline
 // FLOP/s counts multiply-adds as two FLOPs, of the products only (the gate passes are not counted).
 #include <benchmark/benchmark.h>
@@ -167,6 +169,44 @@ void bm_train(benchmark::State& st, CellInfo cell, Case k, int threads) {
   add_rate(st, 3 * forward_flops(cell.type, k));  // backward: dA·Uᵀ per step, then dW, dU, dX
 }
 
+// The backward pass alone (each iteration's training forward untimed).
+void bm_backward(benchmark::State& st, CellInfo cell, Case k) {
+  rnnfast::set_num_threads(1);
+  Problem p(cell, k);
+  for (auto _ : st) {
+    st.PauseTiming();
+    p.forward(true);
+    st.ResumeTiming();
+    p.backward();
+    benchmark::DoNotOptimize(p.dx.data());
+  }
+  add_rate(st, 2 * forward_flops(cell.type, k));
+}
+
+// The three products after an LSTM's backward loop: dW = Xᵀ·dA, dU = H_prevᵀ·dA, dX = dA·Wᵀ over every step.
+void bm_weight_grads(benchmark::State& st, Case k) {
+  rnnfast::set_num_threads(1);
+  const Index H = k.units, G = 4 * H, D = k.input, rows = k.batch * k.time;
+  auto x = random_vector(rows * D, 1), h = random_vector(rows * H, 2), da = random_vector(rows * G, 3);
+  auto w = random_vector(D * G, 4);
+  std::vector<float> dw(D * G), du(H * G), dx(rows * D);
+  rnnfast::SequenceMatrices<float> m;
+  m.rows = rows;
+  m.x = x.data();
+  m.h_prev = h.data();
+  m.saved = da.data();
+  m.dx = dx.data();
+  rnnfast::CellWeights<float> weights{w.data(), nullptr, nullptr, nullptr, nullptr};
+  rnnfast::CellGrads<float> grads{dw.data(), du.data(), nullptr, nullptr, nullptr};
+  rnnfast::SpinBarrier barrier(1);
+  const rnnfast::Team team(0, 1, &barrier);
+  for (auto _ : st) {
+    rnnfast::detail::dense_weight_grads(team, m, D, H, G, weights, grads);
+    benchmark::DoNotOptimize(dx.data());
+  }
+  add_rate(st, 2.0 * rows * G * (D + H + D));
+}
+
 void bm_per_step(benchmark::State& st, CellInfo cell, Index units) {
   rnnfast::set_num_threads(1);
   const Case k{"stream", 1, 1000, 1, units};
@@ -254,6 +294,14 @@ int register_all() {
             ->Unit(benchmark::kMillisecond)
             ->UseRealTime();
       }
+    for (const auto& cell : kCells)
+      if (!cell.training_only() && !cell.peephole)
+        benchmark::RegisterBenchmark(("Backward/" + std::string(cell.name) + "/" + k.name).c_str(), bm_backward,
+                                     cell, k)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
+    benchmark::RegisterBenchmark((std::string("WeightGrads/") + k.name).c_str(), bm_weight_grads, k)
+        ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark((std::string("InputProduct/") + k.name).c_str(), bm_input_product, k)
         ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark((std::string("RecurrentProduct/") + k.name).c_str(), bm_recurrent_product, k)

@@ -1,4 +1,5 @@
-// The per-step recurrent product on weights packed once per call.
+// The per-step recurrent product on weights packed once per call, and the large products after a backward loop
+// on the same micro-kernel (gemm_packing, at the end).
 //
 // A BLAS GEMM repacks its B operand on every call; for h·U that is all of U at every time step. Here U (or Uᵀ for
 // the backward pass) is packed once per call into column panels of `nr` columns (two SIMD registers), each panel
@@ -14,6 +15,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstddef>
+#include <vector>
 
 namespace rnnfast::linalg {
 
@@ -40,27 +42,35 @@ struct PackedMatrix {
 
 // Packs panels [p0, p1) of B (K × N) into dst (PanelShape<T>::packed_size(K, N) values). B[k][j] is src[k·ld + j],
 // or src[j·ld + k] when `transposed` (so a row-major U packs as Uᵀ). Threads may pack disjoint panel ranges.
+// Either way B is read in its storage order, so a B streaming from memory is read once, in order.
 template <class T>
 void pack_panels(const T* src, Index ld, bool transposed, Index K, Index N, Index p0, Index p1, T* dst) {
   constexpr Index nr = PanelShape<T>::nr;
+  if (!transposed) {
+    for (Index k = 0; k < K; ++k) {
+      const T* row = src + k * ld;
+      for (Index p = p0; p < p1; ++p) {
+        T* out = dst + (p * K + k) * nr;
+        const Index j0 = p * nr, width = std::min(nr, N - j0);
+        if (width == nr) {
+          std::copy(row + j0, row + j0 + nr, out);
+        } else {
+          std::copy(row + j0, row + j0 + width, out);
+          std::fill(out + width, out + nr, T(0));
+        }
+      }
+    }
+    return;
+  }
   for (Index p = p0; p < p1; ++p) {
     T* out = dst + p * K * nr;
     const Index j0 = p * nr, width = std::min(nr, N - j0);
-    if (!transposed) {
-      for (Index k = 0; k < K; ++k) {
-        const T* row = src + k * ld + j0;
-        Index j = 0;
-        for (; j < width; ++j) out[k * nr + j] = row[j];
-        for (; j < nr; ++j) out[k * nr + j] = T(0);
-      }
-    } else {
-      for (Index j = 0; j < nr; ++j) {
-        if (j < width) {
-          const T* col = src + (j0 + j) * ld;
-          for (Index k = 0; k < K; ++k) out[k * nr + j] = col[k];
-        } else {
-          for (Index k = 0; k < K; ++k) out[k * nr + j] = T(0);
-        }
+    for (Index j = 0; j < nr; ++j) {
+      if (j < width) {
+        const T* col = src + (j0 + j) * ld;
+        for (Index k = 0; k < K; ++k) out[k * nr + j] = col[k];
+      } else {
+        for (Index k = 0; k < K; ++k) out[k * nr + j] = T(0);
       }
     }
   }
@@ -177,6 +187,95 @@ void gemm_packed(Index m, const T* a, Index lda, const PackedMatrix<T>& b, Index
           case 4: detail::row_tile<T, 4>(kc, ar, lda, bp, panel_stride, cr, ldc, width, acc); break;
           case 5: detail::row_tile<T, 5>(kc, ar, lda, bp, panel_stride, cr, ldc, width, acc); break;
           default: break;
+        }
+      }
+    }
+  }
+}
+
+// The large products after a backward loop: C_i (m_i × n) (+)= op(A_i) · op(B) for one to a few left operands A_i
+// sharing B (dW = Xᵀ·dA and dU = H_prevᵀ·dA share dA), both operands packed block by block (GotoBLAS-style), so
+// their storage order does not matter. A block of kc rows of op(B) (nc columns at most) is packed once and
+// multiplied by every mc-row block of every A_i, each packed as a row-major mc × kc matrix (the micro-kernel reads
+// its tiles of mr rows in place). op(A)[i][p] is a[i·lda + p], or a[p·lda + i] when `a_transposed`; op(B)[p][j] is
+// b[p·ldb + j], or b[j·ldb + p] when `b_transposed`. Runs on the calling thread; `buffers` grow on first use and are
+// reused. Without `accumulate`, C is overwritten (never read).
+template <class T>
+struct LeftOperand {
+  const T* a = nullptr;
+  Index lda = 0, m = 0;
+  T* c = nullptr;  // m × n, row stride ldc
+  Index ldc = 0;
+};
+
+template <class T>
+struct PackingBuffers {
+  std::vector<T, Eigen::aligned_allocator<T>> a, b;
+};
+
+template <class T>
+void gemm_packing(const LeftOperand<T>* left, int count, bool a_transposed, Index n, Index k, const T* b, Index ldb,
+                  bool b_transposed, bool accumulate, PackingBuffers<T>& buffers) {
+  using S = PanelShape<T>;
+  constexpr Index nr = S::nr, mr = S::mr, kc_max = S::kc;
+  // Measured on Zen 5 (1 MB L2) for the shapes of case c: the A block (≤ 144 KB) stays in L2 while each B panel
+  // (kc × nr) passes through L1; the B block (≤ 1 MB in float32 on AVX-512) in L2/L3.
+  constexpr Index mc_max = 24 * mr, nc_max = 64 * nr;
+  if (n <= 0) return;
+  if (k <= 0) {
+    if (!accumulate)
+      for (int i = 0; i < count; ++i)
+        for (Index r = 0; r < left[i].m; ++r) std::fill(left[i].c + r * left[i].ldc, left[i].c + r * left[i].ldc + n, T(0));
+    return;
+  }
+  Index m_max = 0;
+  for (int i = 0; i < count; ++i) m_max = std::max(m_max, left[i].m);
+  if (m_max == 0) return;
+  const Index kc_cap = std::min(kc_max, k);
+  const Index nc_cap = std::min(nc_max, S::panels(n) * nr), mc_cap = std::min(mc_max, m_max);
+  if (static_cast<Index>(buffers.b.size()) < kc_cap * nc_cap) buffers.b.resize(static_cast<std::size_t>(kc_cap * nc_cap));
+  if (static_cast<Index>(buffers.a.size()) < kc_cap * mc_cap) buffers.a.resize(static_cast<std::size_t>(kc_cap * mc_cap));
+  T* bp = buffers.b.data();
+  T* ap = buffers.a.data();
+  for (Index j0 = 0; j0 < n; j0 += nc_max) {
+    const Index nc = std::min(nc_max, n - j0), panels = S::panels(nc);
+    for (Index p0 = 0; p0 < k; p0 += kc_max) {
+      const Index kc = std::min(kc_max, k - p0);
+      const bool acc = accumulate || p0 > 0;
+      if (b_transposed) pack_panels(b + j0 * ldb + p0, ldb, true, kc, nc, 0, panels, bp);
+      else pack_panels(b + p0 * ldb + j0, ldb, false, kc, nc, 0, panels, bp);
+      for (int op = 0; op < count; ++op) {
+        const LeftOperand<T>& l = left[op];
+        for (Index i0 = 0; i0 < l.m; i0 += mc_max) {
+          const Index mc = std::min(mc_max, l.m - i0);
+          for (Index r = 0; r < mc; ++r) {
+            T* row = ap + r * kc;
+            if (a_transposed) {  // column i0 + r of A's storage: its lines stay in L1 for the next rows
+              const T* col = l.a + p0 * l.lda + i0 + r;
+              for (Index p = 0; p < kc; ++p) row[p] = col[p * l.lda];
+            } else {
+              const T* from = l.a + (i0 + r) * l.lda + p0;
+              std::copy(from, from + kc, row);
+            }
+          }
+          for (Index p = 0; p < panels; ++p) {
+            const T* panel = bp + p * kc * nr;
+            const Index width = std::min(nr, nc - p * nr);
+            T* cp = l.c + i0 * l.ldc + j0 + p * nr;
+            Index r = 0;
+            for (; r + mr <= mc; r += mr)
+              detail::row_tile<T, 6>(kc, ap + r * kc, kc, panel, kc * nr, cp + r * l.ldc, l.ldc, width, acc);
+            const T* ar = ap + r * kc;
+            T* cr = cp + r * l.ldc;
+            switch (mc - r) {
+              case 1: detail::row_tile<T, 1>(kc, ar, kc, panel, kc * nr, cr, l.ldc, width, acc); break;
+              case 2: detail::row_tile<T, 2>(kc, ar, kc, panel, kc * nr, cr, l.ldc, width, acc); break;
+              case 3: detail::row_tile<T, 3>(kc, ar, kc, panel, kc * nr, cr, l.ldc, width, acc); break;
+              case 4: detail::row_tile<T, 4>(kc, ar, kc, panel, kc * nr, cr, l.ldc, width, acc); break;
+              case 5: detail::row_tile<T, 5>(kc, ar, kc, panel, kc * nr, cr, l.ldc, width, acc); break;
+              default: break;
+            }
+          }
         }
       }
     }

@@ -13,6 +13,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstdint>
+#include <stdexcept>
 #include <type_traits>
 
 #include "rnnfast/activations.hpp"
@@ -330,12 +331,61 @@ void add_row(T* acc, const T* row, Index n) {
   Vec<T>(acc, n) += CVec<T>(row, n);
 }
 
-// dW[:, cols) (+)= Xᵀ · dA[:, da_cols) over all rows; ld's are the full widths of each matrix. The team shares
+// The large products after a backward loop, C_i (m_i × n) (+)= op(A_i) · op(B) for left operands sharing B,
+// shared by the team: each thread takes a share of every C_i's rows (in whole micro-tiles), or of the columns (in
+// whole panels) when the C_i are wider than tall together. Two calls with the same shapes split C the same way, so
+// one may accumulate onto the other without a barrier in between; the caller syncs the team before anyone reads C.
+// On the packed kernels (the per-step products' own, both operands packed; B packed once for all A_i) wherever
+// they are built, so these products do not depend on how a BLAS library was built or configured (OpenBLAS held to
+// its Haswell kernels runs at half the speed of AVX-512 ones); else through linalg::gemm.
+template <class T>
+void large_products(const Team& team, linalg::Op ta, linalg::Op tb, const linalg::LeftOperand<T>* left, int count,
+                    Index n, Index k, const T* b, Index ldb, bool accumulate) {
+  constexpr int kMaxOperands = 2;
+  if (count < 1 || count > kMaxOperands) throw std::logic_error("rnnfast: large_products takes 1 or 2 operands");
+  if constexpr (!kPackedKernels) {
+    for (int i = 0; i < count; ++i)
+      linalg::gemm(team, ta, tb, left[i].m, n, k, T(1), left[i].a, left[i].lda, b, ldb, accumulate ? T(1) : T(0),
+                   left[i].c, left[i].ldc);
+  } else {
+    using S = linalg::PanelShape<T>;
+    const bool at = ta == linalg::Op::transpose, bt = tb == linalg::Op::transpose;
+    thread_local linalg::PackingBuffers<T> buffers;
+    Index m = 0;
+    for (int i = 0; i < count; ++i) m += left[i].m;
+    linalg::LeftOperand<T> mine[kMaxOperands];
+    if (m >= n) {
+      for (int i = 0; i < count; ++i) {
+        const auto [t0, t1] = team.share((left[i].m + S::mr - 1) / S::mr);
+        const Index r0 = std::min(t0 * S::mr, left[i].m), r1 = std::min(t1 * S::mr, left[i].m);
+        mine[i] = {at ? left[i].a + r0 : left[i].a + r0 * left[i].lda, left[i].lda, r1 - r0,
+                   left[i].c + r0 * left[i].ldc, left[i].ldc};
+      }
+      linalg::gemm_packing(mine, count, at, n, k, b, ldb, bt, accumulate, buffers);
+    } else {
+      const auto [p0, p1] = team.share(S::panels(n));
+      const Index c0 = std::min(p0 * S::nr, n), c1 = std::min(p1 * S::nr, n);
+      for (int i = 0; i < count; ++i) mine[i] = {left[i].a, left[i].lda, left[i].m, left[i].c + c0, left[i].ldc};
+      linalg::gemm_packing(mine, count, at, c1 - c0, k, bt ? b + c0 * ldb : b + c0, ldb, bt, accumulate, buffers);
+    }
+  }
+}
+
+// dW[:, cols) = Xᵀ · dA[:, da_cols) over all rows; ld's are the full widths of each matrix. The team shares
 // the product.
 template <class T>
 void accumulate_at_b(const Team& team, Index rows, Index m, Index n, const T* a, Index lda, const T* b, Index ldb,
                      T* c, Index ldc) {
-  linalg::gemm(team, linalg::Op::transpose, linalg::Op::none, m, n, rows, T(1), a, lda, b, ldb, T(0), c, ldc);
+  const linalg::LeftOperand<T> left{a, lda, m, c, ldc};
+  large_products(team, linalg::Op::transpose, linalg::Op::none, &left, 1, n, rows, b, ldb, false);
+}
+
+// dX (+)= dA[:, da_cols) · W[:, cols)ᵀ over all rows (W: input_size × ldw).
+template <class T>
+void multiply_a_bt(const Team& team, Index rows, Index input_size, Index width, const T* da, Index ld_da,
+                   const T* w, Index ldw, T* dx, bool accumulate) {
+  const linalg::LeftOperand<T> left{da, ld_da, rows, dx, input_size};
+  large_products(team, linalg::Op::none, linalg::Op::transpose, &left, 1, input_size, width, w, ldw, accumulate);
 }
 
 }  // namespace detail
@@ -348,11 +398,11 @@ namespace rnnfast::detail {
 template <class T>
 void dense_weight_grads(const Team& team, const SequenceMatrices<T>& m, Index input_size, Index units, Index width,
                         const CellWeights<T>& w, const CellGrads<T>& g) {
-  accumulate_at_b(team, m.rows, input_size, width, m.x, input_size, m.saved, width, g.kernel, width);
-  accumulate_at_b(team, m.rows, units, width, m.h_prev, units, m.saved, width, g.recurrent_kernel, width);
-  if (m.dx != nullptr)
-    linalg::gemm(team, linalg::Op::none, linalg::Op::transpose, m.rows, input_size, width, T(1), m.saved, width,
-                 w.kernel, width, T(0), m.dx, input_size);
+  // dW and dU in one call: dA is packed once for both.
+  const linalg::LeftOperand<T> left[2] = {{m.x, input_size, input_size, g.kernel, width},
+                                          {m.h_prev, units, units, g.recurrent_kernel, width}};
+  large_products(team, linalg::Op::transpose, linalg::Op::none, left, 2, width, m.rows, m.saved, width, false);
+  if (m.dx != nullptr) multiply_a_bt(team, m.rows, input_size, width, m.saved, width, w.kernel, width, m.dx, false);
 }
 
 }  // namespace rnnfast::detail

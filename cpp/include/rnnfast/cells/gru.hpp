@@ -157,10 +157,8 @@ class GruCell {
     accumulate_at_b(team, m.rows, D, H, m.x, D, da + 3 * H, ld, g.kernel + 2 * H, 3 * H);
     accumulate_at_b(team, m.rows, H, 3 * H, m.h_prev, H, da, ld, g.recurrent_kernel, 3 * H);
     if (m.dx != nullptr) {
-      linalg::gemm(team, linalg::Op::none, linalg::Op::transpose, m.rows, D, 2 * H, T(1), da, ld, w.kernel, 3 * H,
-                   T(0), m.dx, D);
-      linalg::gemm(team, linalg::Op::none, linalg::Op::transpose, m.rows, D, H, T(1), da + 3 * H, ld,
-                   w.kernel + 2 * H, 3 * H, T(1), m.dx, D);
+      detail::multiply_a_bt(team, m.rows, D, 2 * H, da, ld, w.kernel, 3 * H, m.dx, false);
+      detail::multiply_a_bt(team, m.rows, D, H, da + 3 * H, ld, w.kernel + 2 * H, 3 * H, m.dx, true);
     }
   }
 
@@ -266,9 +264,7 @@ class GruCell {
     accumulate_at_b(team, m.rows, D, 3 * H, m.x, D, da, ld, g.kernel, 3 * H);
     accumulate_at_b(team, m.rows, H, 2 * H, m.h_prev, H, da, ld, g.recurrent_kernel, 3 * H);
     accumulate_at_b(team, m.rows, H, H, m.saved + 3 * H, ld, da + 2 * H, ld, g.recurrent_kernel + 2 * H, 3 * H);
-    if (m.dx != nullptr)
-      linalg::gemm(team, linalg::Op::none, linalg::Op::transpose, m.rows, D, 3 * H, T(1), da, ld, w.kernel, 3 * H,
-                   T(0), m.dx, D);
+    if (m.dx != nullptr) detail::multiply_a_bt(team, m.rows, D, 3 * H, da, ld, w.kernel, 3 * H, m.dx, false);
   }
 
   Index units_;

@@ -57,8 +57,7 @@ void split_weight_grads(const Team& team, const SequenceMatrices<T>& m, Index in
   accumulate_at_b(team, m.rows, input_size, width, m.x, input_size, m.saved + dax_offset, ld, g.kernel, width);
   accumulate_at_b(team, m.rows, units, width, m.h_prev, units, m.saved + dah_offset, ld, g.recurrent_kernel, width);
   if (m.dx != nullptr)
-    linalg::gemm(team, linalg::Op::none, linalg::Op::transpose, m.rows, input_size, width, T(1), m.saved + dax_offset,
-                 ld, w.kernel, width, T(0), m.dx, input_size);
+    multiply_a_bt(team, m.rows, input_size, width, m.saved + dax_offset, ld, w.kernel, width, m.dx, false);
 }
 
 }  // namespace detail
