@@ -22,7 +22,8 @@ Cases (float32; issue 3's shapes):
 rnnfast training=False, an ONNX LSTM/GRU node). "training" is forward with training=True plus backward to every
 gradient (x, initial state, weights); ONNX Runtime does not train. Before timing, the engines' outputs (and for
 training, dx) are checked to agree. The engines' calls are interleaved round by round, so that load on a shared
-machine hits all of them alike; the table shows medians over every call. Peak memory is measured in a fresh
+machine hits all of them alike, each engine's block of calls after a pause and one untimed call (so that no
+engine's spinning worker threads slow the next one); the table shows medians over every call. Peak memory is measured in a fresh
 process per engine: the growth of the resident set (VmHWM after resetting it) over one training step.
 """
 
@@ -58,6 +59,7 @@ CASES = {
     "d": ("training", 16, 1000, 64, 128),
 }
 SEED = 0
+SETTLE_SECONDS = 0.3  # between the blocks of calls of two engines (see settle)
 
 
 def gate_blocks(units: int, order) -> np.ndarray:
@@ -348,6 +350,15 @@ def time_case(case: str, cell: str, threads: int, min_seconds: float, min_calls:
     return time_runs(engines(case, cell, threads, peers), min_seconds, min_calls)
 
 
+def settle(run) -> None:
+    """Lets the previous engine's worker threads stop spinning (PyTorch's OpenMP threads and ONNX Runtime's pool
+    spin for tens of ms after a call, and on 2 cores that spinning halves the next engine's second thread: rnnfast's
+    case b LSTM on 2 threads measured 17 ms alone and 26-43 ms right after a PyTorch or ONNX Runtime call), then
+    makes one untimed call of the next engine."""
+    time.sleep(SETTLE_SECONDS)
+    run()
+
+
 def time_runs(runs: dict, min_seconds: float, min_calls: int, unchecked: tuple = ()) -> dict:
     """Medians in ms of interleaved calls; first, the runs not named in `unchecked` must agree."""
     check_agreement({name: result() for name, (_, result) in runs.items() if name not in unchecked})
@@ -362,6 +373,7 @@ def time_runs(runs: dict, min_seconds: float, min_calls: int, unchecked: tuple =
     samples: dict = {name: [] for name in runs}
     for _ in range(rounds):
         for name, (run, _) in runs.items():
+            settle(run)
             for _ in range(per_round):
                 start = time.perf_counter()
                 run()
