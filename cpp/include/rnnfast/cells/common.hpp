@@ -380,6 +380,15 @@ void accumulate_at_b(const Team& team, Index rows, Index m, Index n, const T* a,
   large_products(team, linalg::Op::transpose, linalg::Op::none, &left, 1, n, rows, b, ldb, false);
 }
 
+// dW[:, cols) = Xᵀ · B and dU[:, cols) = H_inᵀ · B in one call, for the same columns B of dA (packed once for
+// both): a0 (rows × m0, row stride lda0) into c0, a1 (rows × m1) into c1, both with row stride ldc.
+template <class T>
+void accumulate_two_at_b(const Team& team, Index rows, Index n, const T* b, Index ldb, const T* a0, Index lda0,
+                         Index m0, T* c0, const T* a1, Index lda1, Index m1, T* c1, Index ldc) {
+  const linalg::LeftOperand<T> left[2] = {{a0, lda0, m0, c0, ldc}, {a1, lda1, m1, c1, ldc}};
+  large_products(team, linalg::Op::transpose, linalg::Op::none, left, 2, n, rows, b, ldb, false);
+}
+
 // dX (+)= dA[:, da_cols) · W[:, cols)ᵀ over all rows (W: input_size × ldw).
 template <class T>
 void multiply_a_bt(const Team& team, Index rows, Index input_size, Index width, const T* da, Index ld_da,
@@ -398,10 +407,8 @@ namespace rnnfast::detail {
 template <class T>
 void dense_weight_grads(const Team& team, const SequenceMatrices<T>& m, Index input_size, Index units, Index width,
                         const CellWeights<T>& w, const CellGrads<T>& g) {
-  // dW and dU in one call: dA is packed once for both.
-  const linalg::LeftOperand<T> left[2] = {{m.x, input_size, input_size, g.kernel, width},
-                                          {m.h_prev, units, units, g.recurrent_kernel, width}};
-  large_products(team, linalg::Op::transpose, linalg::Op::none, left, 2, width, m.rows, m.saved, width, false);
+  accumulate_two_at_b(team, m.rows, width, m.saved, width, m.x, input_size, input_size, g.kernel, m.h_prev, units,
+                      units, g.recurrent_kernel, width);
   if (m.dx != nullptr) multiply_a_bt(team, m.rows, input_size, width, m.saved, width, w.kernel, width, m.dx, false);
 }
 

@@ -152,10 +152,11 @@ class GruCell {
     using detail::accumulate_at_b;
     const Index H = units_, D = input_size, ld = 4 * H;
     const T* da = m.saved;
-    // W sees [da_z, da_r, da_h]; U sees [da_z, da_r, du_h].
-    accumulate_at_b(team, m.rows, D, 2 * H, m.x, D, da, ld, g.kernel, 3 * H);
+    // W sees [da_z, da_r, da_h]; U sees [da_z, da_r, du_h]: z and r in one call (their dA packed once for both).
+    detail::accumulate_two_at_b(team, m.rows, 2 * H, da, ld, m.x, D, D, g.kernel, m.h_prev, H, H,
+                                g.recurrent_kernel, 3 * H);
     accumulate_at_b(team, m.rows, D, H, m.x, D, da + 3 * H, ld, g.kernel + 2 * H, 3 * H);
-    accumulate_at_b(team, m.rows, H, 3 * H, m.h_prev, H, da, ld, g.recurrent_kernel, 3 * H);
+    accumulate_at_b(team, m.rows, H, H, m.h_prev, H, da + 2 * H, ld, g.recurrent_kernel + 2 * H, 3 * H);
     if (m.dx != nullptr) {
       detail::multiply_a_bt(team, m.rows, D, 2 * H, da, ld, w.kernel, 3 * H, m.dx, false);
       detail::multiply_a_bt(team, m.rows, D, H, da + 3 * H, ld, w.kernel + 2 * H, 3 * H, m.dx, true);
@@ -258,12 +259,13 @@ class GruCell {
 
   void weight_grads_reset_before(const Team& team, const SequenceMatrices<T>& m, Index input_size,
                                  const CellWeights<T>& w, const CellGrads<T>& g) const {
-    using detail::accumulate_at_b;
     const Index H = units_, D = input_size, ld = 4 * H;
     const T* da = m.saved;
-    accumulate_at_b(team, m.rows, D, 3 * H, m.x, D, da, ld, g.kernel, 3 * H);
-    accumulate_at_b(team, m.rows, H, 2 * H, m.h_prev, H, da, ld, g.recurrent_kernel, 3 * H);
-    accumulate_at_b(team, m.rows, H, H, m.saved + 3 * H, ld, da + 2 * H, ld, g.recurrent_kernel + 2 * H, 3 * H);
+    // W sees [da_z, da_r, da_h] from x; U sees [da_z, da_r] from h_{t-1} and da_h from r⊙h_{t-1} (saved beside dA).
+    detail::accumulate_two_at_b(team, m.rows, 2 * H, da, ld, m.x, D, D, g.kernel, m.h_prev, H, H,
+                                g.recurrent_kernel, 3 * H);
+    detail::accumulate_two_at_b(team, m.rows, H, da + 2 * H, ld, m.x, D, D, g.kernel + 2 * H, m.saved + 3 * H, ld, H,
+                                g.recurrent_kernel + 2 * H, 3 * H);
     if (m.dx != nullptr) detail::multiply_a_bt(team, m.rows, D, 3 * H, da, ld, w.kernel, 3 * H, m.dx, false);
   }
 
