@@ -1,10 +1,12 @@
 """Parity with torch.nn.RNN / LSTM / GRU in float64: outputs, final states and every gradient, including
-per-sequence lengths through packed sequences. Tolerance rtol 1e-9, atol 1e-11 (float64, different summation
-orders). Skipped when torch is not installed.
+per-sequence lengths through packed sequences, and shapes large enough for every blocking of the weight-gradient
+products. Tolerance rtol 1e-9, atol 1e-11 (float64, different summation orders; 1e-10 for sums over hundreds of
+rows). Skipped when torch is not installed.
 """
 
 import numpy as np
 import pytest
+import rnnfast as rf
 from conftest import CELLS, make_layer
 
 torch = pytest.importorskip("torch")
@@ -84,6 +86,43 @@ def test_forward_and_gradients_match_torch(cell, use_lengths):
         np.testing.assert_allclose(grads["bias"], np.stack([bias_ih, bias_hh]), **TOL)
     else:
         np.testing.assert_allclose(grads["bias"], bias_ih, **TOL)
+
+
+@pytest.mark.parametrize("cell", TORCH_CELLS, ids=[c[0] for c in TORCH_CELLS])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(
+    "shape",
+    # (batch, time, features, units): rows past one block of A (144) and one depth block (256), odd widths; then
+    # gate columns past one block of B (1024 doubles with AVX-512, 512 with AVX2) for the LSTM and GRU.
+    [(6, 60, 40, 37), (3, 100, 20, 263)],
+    ids=["rows", "columns"],
+)
+def test_large_training_matches_torch(cell, threads, shape, restore_threads):
+    """The weight gradients after the backward loop (dW, dU, dX over every step) on shapes that use every block
+    of their packed products, on one thread and on a team of two."""
+    cell_id = cell[0]
+    rng = np.random.default_rng(12)
+    batch, time, features, units = shape
+    rf.set_num_threads(threads)
+    layer = make_layer(cell, units, features, return_sequences=True)
+    weights = layer.get_weights()
+    weights["recurrent_kernel"] *= 0.05  # contractive: the long sums stay of order one
+    layer.set_weights(weights)
+    module, perm = to_torch(cell_id, layer, features, units)
+    x = rng.normal(size=(batch, time, features))
+    out = layer(x, training=True)
+    seed = rng.normal(size=out.shape)
+    grads = layer.backward(seed)
+
+    xt = torch.from_numpy(x).requires_grad_(True)
+    out_t, _ = module(xt)
+    (torch.from_numpy(seed) * out_t).sum().backward()
+    tol = {"rtol": 1e-9, "atol": 1e-10}
+    np.testing.assert_allclose(out, out_t.detach().numpy(), **tol)
+    np.testing.assert_allclose(grads["x"], xt.grad.numpy(), **tol)
+    inverse = np.argsort(perm)
+    np.testing.assert_allclose(grads["kernel"], module.weight_ih_l0.grad.numpy().T[:, inverse], **tol)
+    np.testing.assert_allclose(grads["recurrent_kernel"], module.weight_hh_l0.grad.numpy().T[:, inverse], **tol)
 
 
 @pytest.mark.parametrize("cell", TORCH_CELLS, ids=[c[0] for c in TORCH_CELLS])
