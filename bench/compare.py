@@ -23,8 +23,9 @@ rnnfast training=False, an ONNX LSTM/GRU node). "training" is forward with train
 gradient (x, initial state, weights); ONNX Runtime does not train. Before timing, the engines' outputs (and for
 training, dx) are checked to agree. The engines' calls are interleaved round by round, so that load on a shared
 machine hits all of them alike, each engine's block of calls after a pause and one untimed call (so that no
-engine's spinning worker threads slow the next one); the table shows medians over every call. Peak memory is measured in a fresh
-process per engine: the growth of the resident set (VmHWM after resetting it) over one training step.
+engine's spinning worker threads slow the next one); the table shows medians over every call. Peak memory is
+measured in a fresh process per engine: the growth of the resident set (VmHWM after resetting it) over one
+training step.
 """
 
 from __future__ import annotations
