@@ -93,7 +93,8 @@ def test_forward_and_gradients_match_torch(cell, use_lengths):
 @pytest.mark.parametrize(
     "shape",
     # (batch, time, features, units): rows past one block of A (144) and one depth block (256), odd widths; then
-    # gate columns past one block of B (1024 doubles with AVX-512, 512 with AVX2) for the LSTM and GRU.
+    # gate columns past one block of B (1024 doubles with AVX-512, 512 with AVX2) for the LSTM (and for the GRU
+    # with AVX2). Teams of two where a step is large enough (team_size); the C++ test covers the rest.
     [(6, 60, 40, 37), (3, 100, 20, 263)],
     ids=["rows", "columns"],
 )

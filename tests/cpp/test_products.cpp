@@ -2,6 +2,7 @@
 // double-precision triple loop: every transpose, one and two left operands sharing B, accumulate or not, row and
 // column counts that are not multiples of the tiles, depths past one kc block, widths past one nc block, strided
 // operands, and a team of two threads against one.
+#include <cmath>
 #include <random>
 #include <string>
 #include <vector>
@@ -22,6 +23,9 @@ std::vector<T> random_matrix(Index n, unsigned seed) {
   for (auto& x : v) x = static_cast<T>(dist(gen));
   return v;
 }
+
+// worst = max(worst, error), a NaN error counting as infinite (std::max would drop it).
+void note(double& worst, double error) { worst = std::max(worst, std::isnan(error) ? HUGE_VAL : error); }
 
 struct Shape {
   Index m0, m1, n, k;  // m1 = 0: one left operand
@@ -63,10 +67,10 @@ void check_shape(const Shape& s, Op ta, Op tb, bool accumulate, int threads, dou
           const double bv = tb == Op::none ? b[p * ldb + j] : b[j * ldb + p];
           want += av * bv;
         }
-        worst = std::max(worst, std::abs(want - static_cast<double>(c[i][r * ldc + j])) / (1.0 + std::sqrt(s.k)));
+        note(worst, std::abs(want - static_cast<double>(c[i][r * ldc + j])) / (1.0 + std::sqrt(s.k)));
       }
       for (Index j = s.n; j < ldc; ++j)  // the padding past each row stays untouched
-        worst = std::max(worst, std::abs(static_cast<double>(c[i][r * ldc + j] - c_old[i][r * ldc + j])) * 1e6);
+        note(worst, c[i][r * ldc + j] == c_old[i][r * ldc + j] ? 0.0 : HUGE_VAL);
     }
   check(worst <= tolerance, "large_products " + std::string(sizeof(T) == 4 ? "float" : "double") + " m=" +
                                 std::to_string(s.m0) + "+" + std::to_string(s.m1) + " n=" + std::to_string(s.n) +
@@ -85,6 +89,8 @@ void check_all(double tolerance) {
       {13, 5, 2 * nr + 3, 2 * S::kc + 17},  // depth past two kc blocks, a partial last panel
       {200, 0, 37, 300},                    // rows past one mc block (24 tiles)
       {11, 29, 64 * nr + nr + 1, 40},       // width past one nc block (64 panels)
+      {11, 29, 128 * nr + nr + 1, 9},       // and on each thread of a team of two
+      {150, 40, 20, 300},                   // two operands taller than wide: rows shared, not columns
       {6, 6, nr, S::kc},                    // exact tiles
   };
   for (const auto& s : shapes)
