@@ -17,6 +17,14 @@
 #include <cstddef>
 #include <vector>
 
+namespace rnnfast::detail {
+// Grows a buffer to at least n values; never shrinks it, so reusing it for the same sizes allocates nothing.
+template <class V>
+void grow(V& v, std::ptrdiff_t n) {
+  if (static_cast<std::ptrdiff_t>(v.size()) < n) v.resize(static_cast<std::size_t>(n));
+}
+}  // namespace rnnfast::detail
+
 namespace rnnfast::linalg {
 
 using Index = std::ptrdiff_t;
@@ -146,6 +154,26 @@ inline void row_tile(Index kc, const T* a, Index lda, const T* b, Index panel_st
   micro_kernel<T, MR, 1>(kc, a, lda, b, panel_stride, c, ldc, width, accumulate);
 }
 
+// C[0:m, 0:width) (+)= A[0:m, 0:kc) · one packed panel: tiles of mr rows, then the rows left over.
+template <class T>
+inline void panel_rows(Index m, Index kc, const T* a, Index lda, const T* panel, Index panel_stride, T* c, Index ldc,
+                       Index width, bool accumulate) {
+  constexpr Index mr = PanelShape<T>::mr;
+  Index r = 0;
+  for (; r + mr <= m; r += mr)
+    row_tile<T, 6>(kc, a + r * lda, lda, panel, panel_stride, c + r * ldc, ldc, width, accumulate);
+  const T* ar = a + r * lda;
+  T* cr = c + r * ldc;
+  switch (m - r) {
+    case 1: row_tile<T, 1>(kc, ar, lda, panel, panel_stride, cr, ldc, width, accumulate); break;
+    case 2: row_tile<T, 2>(kc, ar, lda, panel, panel_stride, cr, ldc, width, accumulate); break;
+    case 3: row_tile<T, 3>(kc, ar, lda, panel, panel_stride, cr, ldc, width, accumulate); break;
+    case 4: row_tile<T, 4>(kc, ar, lda, panel, panel_stride, cr, ldc, width, accumulate); break;
+    case 5: row_tile<T, 5>(kc, ar, lda, panel, panel_stride, cr, ldc, width, accumulate); break;
+    default: break;
+  }
+}
+
 }  // namespace detail
 
 // C[:, p0·nr : min(p1·nr, N)) (+)= A (m × K, leading dimension lda) · B[:, same columns], B packed.
@@ -154,7 +182,7 @@ template <class T>
 void gemm_packed(Index m, const T* a, Index lda, const PackedMatrix<T>& b, Index p0, Index p1, T* c, Index ldc,
                  bool accumulate) {
   using S = PanelShape<T>;
-  constexpr Index nr = S::nr, mr = S::mr;
+  constexpr Index nr = S::nr;
   const Index K = b.k, N = b.n, panel_stride = K * nr;
   if (m == 0 || p0 >= p1) return;
   auto width_of = [&](Index p) { return std::min(nr, N - p * nr); };
@@ -171,24 +199,8 @@ void gemm_packed(Index m, const T* a, Index lda, const PackedMatrix<T>& b, Index
         detail::micro_kernel<T, 1, 1>(kc, a_k, lda, b.panel(p) + k0 * nr, panel_stride, c + p * nr, ldc,
                                       width_of(p), acc);
     } else {
-      for (Index p = p0; p < p1; ++p) {
-        const T* bp = b.panel(p) + k0 * nr;
-        T* cp = c + p * nr;
-        const Index width = width_of(p);
-        Index r = 0;
-        for (; r + mr <= m; r += mr)
-          detail::row_tile<T, 6>(kc, a_k + r * lda, lda, bp, panel_stride, cp + r * ldc, ldc, width, acc);
-        const T* ar = a_k + r * lda;
-        T* cr = cp + r * ldc;
-        switch (m - r) {
-          case 1: detail::row_tile<T, 1>(kc, ar, lda, bp, panel_stride, cr, ldc, width, acc); break;
-          case 2: detail::row_tile<T, 2>(kc, ar, lda, bp, panel_stride, cr, ldc, width, acc); break;
-          case 3: detail::row_tile<T, 3>(kc, ar, lda, bp, panel_stride, cr, ldc, width, acc); break;
-          case 4: detail::row_tile<T, 4>(kc, ar, lda, bp, panel_stride, cr, ldc, width, acc); break;
-          case 5: detail::row_tile<T, 5>(kc, ar, lda, bp, panel_stride, cr, ldc, width, acc); break;
-          default: break;
-        }
-      }
+      for (Index p = p0; p < p1; ++p)
+        detail::panel_rows(m, kc, a_k, lda, b.panel(p) + k0 * nr, panel_stride, c + p * nr, ldc, width_of(p), acc);
     }
   }
 }
@@ -237,11 +249,8 @@ void gemm_packing(const LeftOperand<T>* left, int count, bool a_transposed, Inde
   if (m_max == 0) return;
   const Index kc_cap = std::min(kc_max, k);
   const Index nc_cap = std::min(nc_max, S::panels(n) * nr), mc_cap = std::min(mc_max, m_max);
-  auto grow = [](auto& buffer, Index size) {
-    if (static_cast<Index>(buffer.size()) < size) buffer.resize(static_cast<std::size_t>(size));
-  };
-  grow(buffers.b, kc_cap * nc_cap);
-  grow(buffers.a, kc_cap * mc_cap);
+  rnnfast::detail::grow(buffers.b, kc_cap * nc_cap);
+  rnnfast::detail::grow(buffers.a, kc_cap * mc_cap);
   T* bp = buffers.b.data();
   T* ap = buffers.a.data();
   for (Index j0 = 0; j0 < n; j0 += nc_max) {
@@ -265,24 +274,9 @@ void gemm_packing(const LeftOperand<T>* left, int count, bool a_transposed, Inde
               std::copy(from, from + kc, row);
             }
           }
-          for (Index p = 0; p < panels; ++p) {
-            const T* panel = bp + p * kc * nr;
-            const Index width = std::min(nr, nc - p * nr);
-            T* cp = l.c + i0 * l.ldc + j0 + p * nr;
-            Index r = 0;
-            for (; r + mr <= mc; r += mr)
-              detail::row_tile<T, 6>(kc, ap + r * kc, kc, panel, kc * nr, cp + r * l.ldc, l.ldc, width, acc);
-            const T* ar = ap + r * kc;
-            T* cr = cp + r * l.ldc;
-            switch (mc - r) {
-              case 1: detail::row_tile<T, 1>(kc, ar, kc, panel, kc * nr, cr, l.ldc, width, acc); break;
-              case 2: detail::row_tile<T, 2>(kc, ar, kc, panel, kc * nr, cr, l.ldc, width, acc); break;
-              case 3: detail::row_tile<T, 3>(kc, ar, kc, panel, kc * nr, cr, l.ldc, width, acc); break;
-              case 4: detail::row_tile<T, 4>(kc, ar, kc, panel, kc * nr, cr, l.ldc, width, acc); break;
-              case 5: detail::row_tile<T, 5>(kc, ar, kc, panel, kc * nr, cr, l.ldc, width, acc); break;
-              default: break;
-            }
-          }
+          for (Index p = 0; p < panels; ++p)
+            detail::panel_rows(mc, kc, ap, kc, bp + p * kc * nr, kc * nr, l.c + i0 * l.ldc + j0 + p * nr, l.ldc,
+                               std::min(nr, nc - p * nr), acc);
         }
       }
     }

@@ -106,10 +106,6 @@ template <class Cell>
 struct has_stacked_kernels<Cell, std::void_t<decltype(std::declval<const Cell&>().stacked_type())>>
     : std::true_type {};
 
-template <class V>
-void grow(V& v, Index n) {
-  if (static_cast<Index>(v.size()) < n) v.resize(static_cast<std::size_t>(n));
-}
 inline void check_gemm_dim(Index n, const char* what) {
   if (n > INT_MAX) throw std::length_error(std::string("rnnfast: ") + what + " is too large for one product");
 }
