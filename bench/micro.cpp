@@ -243,7 +243,7 @@ void bm_stacked_step(benchmark::State& st, CellInfo cell, Index units) {
   int cur = 0;
   for (auto _ : st) {
     stacked.step(1, &x, h.data() + cur * units, c.data() + cur * units, h.data() + (1 - cur) * units,
-                 c.data() + (1 - cur) * units, scratch.data());
+                 c.data() + (1 - cur) * units, scratch.data(), cur == 1);  // alternating, as Stream does
     cur = 1 - cur;
     benchmark::DoNotOptimize(h.data());
     x = -x;

@@ -407,8 +407,9 @@ class Sequence {
           T* h = y != nullptr ? y + t * H : layout.h_entering(ws, t + 1);
           T* c_prev = Cell::has_cell_state ? layout.c_entering(ws, t) : nullptr;
           T* c = Cell::has_cell_state ? layout.c_entering(ws, t + 1) : nullptr;
+          // every other step backwards over the blocks, as Stream does (see StackedStep::step)
           stacked.step_from_product(ws.saved.data() + (t - t0) * ld, h_prev, c_prev, h, c, ws.scratch.data(), b0,
-                                    b1);
+                                    b1, t % 2 == 1);
           team.sync();  // h_t complete before anyone multiplies it
           h_prev = h;
         }

@@ -56,8 +56,9 @@ class Stream {
 
   // One time step: x is batch × input_size (row-major), y gets the new h, batch × units.
   void step(const T* x, T* y) noexcept {
-    if (const auto& stacked = model_->stacked)
-      stacked->step(batch_, x, h_at(current_), c_at(current_), h_at(next_), c_at(next_), saved_.data());
+    if (const auto& stacked = model_->stacked)  // every other step runs over the blocks backwards (see step())
+      stacked->step(batch_, x, h_at(current_), c_at(current_), h_at(next_), c_at(next_), saved_.data(),
+                    current_ == 1);
     else
       std::visit([&](const auto& cell) { step_with(cell, x); }, model_->cell);
     std::swap(current_, next_);
