@@ -30,6 +30,7 @@ class _Engine:
         input_mask: Optional[_F] = None,
         recurrent_mask: Optional[_F] = None,
         max_threads: int = 0,
+        weights_version: int = 0,
     ) -> tuple[Optional[_F], _F, Optional[_F]]: ...
     def backward(
         self,

@@ -6,6 +6,7 @@ handling, weights, the stateful carry and the bookkeeping between a training cal
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any, Union
 
@@ -28,6 +29,8 @@ from ._validation import (
 Output = Union[np.ndarray, list]
 
 _MASK_STREAM = 0x6D61736B  # "mask": the dropout generator's stream, apart from the weights' initialisation
+# Versions of layers' weights, unique across layers: the engine keeps weights packed while their version holds.
+_WEIGHTS_VERSIONS = itertools.count(1)
 
 
 class _Recurrent:
@@ -71,6 +74,7 @@ class _Recurrent:
         self.dtype = check_dtype(dtype)
         self.input_size: int | None = None
         self._weights: dict[str, np.ndarray] = {}
+        self._weights_version = 0  # changes with the weights' values: the engine reuses its packed weights till then
         self._engine: Any = None
         self._states: list[np.ndarray] | None = None
         self._last: dict[str, Any] | None = None
@@ -164,6 +168,7 @@ class _Recurrent:
 
     def _install(self, input_size: int, weights: Mapping[str, np.ndarray]) -> None:
         self._weights = {k: np.ascontiguousarray(v, dtype=self.dtype) for k, v in weights.items()}
+        self._weights_version = next(_WEIGHTS_VERSIONS)
         if self.input_size != input_size or self._engine is None:
             engine_type = _core.Engine32 if self.dtype == np.float32 else _core.Engine64
             self._engine = engine_type(self._cell_name(), input_size, self.units, **self._engine_options())
@@ -173,7 +178,8 @@ class _Recurrent:
 
     def _weights_updated(self) -> None:
         """Called after the weight arrays were changed in place (an optimiser step): step() restarts from them
-        (with its current state)."""
+        (with its current state), and calls pack them again."""
+        self._weights_version = next(_WEIGHTS_VERSIONS)
         if self._stream is not None:
             states = self.step_state
             self._stream = None
@@ -277,6 +283,7 @@ class _Recurrent:
             **self._engine_weights(w),
             **masks,
             max_threads=max_threads,
+            weights_version=self._weights_version,
         )
         final = [h] if c is None else [h, c]
         if self.stateful:

@@ -228,10 +228,13 @@ class Sequential:
         params = self._parameters()
         optimizer.apply(params, self._backward(d_out))
         for i, layer in enumerate(self.layers):
-            if isinstance(layer, RNN):  # a NumPy cell may hand out copies: give it the new values
-                layer.set_weights({k: params[f"{i}/{k}"] for k in layer.cell.get_weights()})
-            elif isinstance(layer, _Recurrent):
-                layer._weights_updated()  # its step() stream packed the old values
+            subs = [(f"{i}/forward/", layer.forward_layer), (f"{i}/backward/", layer.backward_layer)] \
+                if isinstance(layer, Bidirectional) else [(f"{i}/", layer)]
+            for prefix, sub in subs:
+                if isinstance(sub, RNN):  # a NumPy cell may hand out copies: give it the new values
+                    sub.set_weights({k: params[prefix + k] for k in sub.cell.get_weights()})
+                elif isinstance(sub, _Recurrent):
+                    sub._weights_updated()  # its packed weights and step() stream hold the old values
         logs = {"loss": value}
         if self.metrics:
             logs["accuracy"] = _losses.accuracy(loss_fn, y, out, mask)

@@ -51,7 +51,8 @@ class Engine {
                     const std::optional<Lengths>& lengths, bool time_major, bool go_backwards,
                     bool return_sequences, bool training, const std::optional<Array<T>>& peephole,
                     const std::optional<Array<T>>& norm, const std::optional<Array<T>>& input_mask,
-                    const std::optional<Array<T>>& recurrent_mask, int max_threads) {
+                    const std::optional<Array<T>>& recurrent_mask, int max_threads,
+                    std::uint64_t weights_version) {
     require(x.ndim() == 3, "x must be 3-D");
     const Index H = rnn_.units(), D = rnn_.input_size();
     const Index B = time_major ? x.shape(1) : x.shape(0), T_ = time_major ? x.shape(0) : x.shape(1);
@@ -105,6 +106,7 @@ class Engine {
       py::gil_scoped_release release;
       if (lock.owns_lock()) {
         infer_ws_.max_threads = max_threads;
+        infer_ws_.weights_version = weights_version;  // its packed weights serve while the version holds
         rnn_.forward(in, opt, w, out, infer_ws_, false);
       } else {  // another thread runs this layer: use a private workspace
         Workspace<T> ws;
@@ -226,7 +228,7 @@ void register_engine_type(py::module_& m, const char* name) {
            py::arg("bias"), py::arg("h0"), py::arg("c0"), py::arg("lengths"), py::arg("time_major"),
            py::arg("go_backwards"), py::arg("return_sequences"), py::arg("training"), py::arg("peephole") = py::none(),
            py::arg("norm") = py::none(), py::arg("input_mask") = py::none(), py::arg("recurrent_mask") = py::none(),
-           py::arg("max_threads") = 0)
+           py::arg("max_threads") = 0, py::arg("weights_version") = 0)
       .def("backward", &Engine<T>::backward, py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias"),
            py::arg("dy"), py::arg("dh"), py::arg("dc"), py::arg("want_dx"), py::arg("peephole") = py::none(),
            py::arg("norm") = py::none(), py::arg("max_threads") = 0)

@@ -2,8 +2,8 @@
 // layers computed by hand (the sequence engine, then a Dense product), for stacks of every cell type; state()
 // and reset(state) restore a stream exactly (a warm start continues where the saved stream was); step()
 // allocates nothing after warm-up; copies stream on threads as alone, and one model runs on threads at once as
-// alone; the thread pool's teams and concurrent calls give what one thread gives; bad sizes throw
-// std::invalid_argument.
+// alone; the thread pool's teams and concurrent calls give what one thread gives; one sequence's inference
+// reuses its packed weights exactly as Workspace::weights_version says; bad sizes throw std::invalid_argument.
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -283,6 +283,63 @@ void test_workspace_of_one_sequence() {
   }
 }
 
+// Workspace::weights_version: with a nonzero version, one sequence's inference packs the weights once and reuses
+// them while the addresses and the version stay (so a change in place under the same version is not seen: the
+// packing really is skipped); a new version, other addresses or version 0 pack again. Every cell the stacked
+// steps cover, on one and two threads.
+void test_packed_weights_reuse() {
+  const Index T_ = 4, D = 3, H = 40;
+  const auto x = random_vector<double>(T_ * D, 96, 1.0);
+  const int threads = rnnfast::get_num_threads();
+  for (int team : {1, 2}) {
+    rnnfast::set_num_threads(team);
+    for (CellType type : {CellType::simple_rnn_tanh, CellType::lstm, CellType::gru, CellType::gru_reset_before})
+      for (bool peephole : {false, true}) {
+        if (peephole && type != CellType::lstm) continue;
+        rnnfast::CellOptions options;
+        options.peephole = peephole;
+        rnnfast::Recurrent<double> rnn(type, D, H, options);
+        Weights<double> w(type, D, H, 97, peephole), other(type, D, H, 98, peephole);
+        const std::string what = "cell " + std::to_string(static_cast<int>(type)) + (peephole ? " peephole" : "") +
+                                 ", " + std::to_string(team) + " thread(s): ";
+        rnnfast::Workspace<double> ws;
+        auto run = [&](const Weights<double>& weights, std::uint64_t version) {
+          std::vector<double> y(T_ * H), h(H), c(H);
+          rnnfast::SequenceOptions opt;
+          opt.return_sequences = true;
+          ws.weights_version = version;
+          rnn.forward(sequences(1, T_, D, x.data()), opt, weights.view(), {y.data(), h.data(), c.data()}, ws,
+                      false);
+          return y;
+        };
+        auto fresh = [&](const Weights<double>& weights) {  // a new workspace packs
+          rnnfast::Workspace<double> own;
+          std::swap(own, ws);
+          auto y = run(weights, 0);
+          std::swap(own, ws);
+          return y;
+        };
+        const auto first = run(w, 7);
+        check(first == fresh(w), what + "the first call with a version differs from a fresh workspace");
+        check(run(w, 7) == first, what + "a second call with the same version differs");
+        const Weights<double> original = w;
+        const double* at = w.recurrent.data();
+        w.recurrent = other.recurrent;  // in place: same addresses
+        w.kernel = other.kernel;
+        w.bias = other.bias;
+        check(w.recurrent.data() == at, "the test's weights moved");
+        check(run(w, 7) == first, what + "the same version packed the weights again (no reuse)");
+        check(run(w, 8) == fresh(w), what + "a new version did not pack the changed weights");
+        w = original;
+        check(run(w, 0) == first, what + "version 0 did not pack the weights");
+        w.recurrent = other.recurrent;
+        check(run(w, 0) == fresh(w), what + "version 0 did not pack the weights");
+        check(run(other, 8) == fresh(other), what + "other addresses under the same version were not packed");
+      }
+  }
+  rnnfast::set_num_threads(threads);
+}
+
 void test_bad_sizes() {
   Weights<float> w(CellType::lstm, 3, 5, 1);
   std::vector<float> k(4 * 2);
@@ -324,6 +381,7 @@ int main() {
   test_runs_on_threads();
   test_thread_pool_teams();
   test_workspace_of_one_sequence();
+  test_packed_weights_reuse();
   test_bad_sizes();
   std::printf("%s\n", g_failures == 0 ? "all model tests passed" : "model tests FAILED");
   return g_failures == 0 ? 0 : 1;

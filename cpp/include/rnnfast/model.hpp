@@ -173,6 +173,7 @@ class Model {
       options.return_sequences = true;
       const Index n = batch * stream.units();
       detail::grow(final_states, 2 * n);
+      ws.weights_version = stream.weights_id();  // one sequence's packed weights serve every run()
       engine.forward(in, options, stream.weights(), {y, final_states.data(), final_states.data() + n}, ws, false);
     }
   };

@@ -13,6 +13,8 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -53,6 +55,9 @@ class Stream {
   bool has_cell_state() const noexcept { return rnnfast::has_cell_state(model_->type); }
   // The Stream's copy of the weights (Keras layouts), e.g. for the sequence engine.
   const CellWeights<T>& weights() const noexcept { return model_->weights; }
+  // A number no other copy of weights in this process has (copies of a Stream share theirs): a Workspace's
+  // weights_version for calls with weights(), which never change.
+  std::uint64_t weights_id() const noexcept { return model_->id; }
 
   // One time step: x is batch × input_size (row-major), y gets the new h, batch × units.
   void step(const T* x, T* y) noexcept {
@@ -84,7 +89,8 @@ class Stream {
   struct Model {
     Model(CellType type_, Index input_size_, Index units_, const CellWeights<T>& w, const CellOptions& options,
           Index batch)
-        : type(type_), input_size(input_size_), units(units_), cell(make_cell<T>(type_, units_, options)) {
+        : type(type_), input_size(input_size_), units(units_), cell(make_cell<T>(type_, units_, options)),
+          id(next_id()) {
       if (input_size < 1 || units < 1)
         throw std::invalid_argument("rnnfast::Stream: input_size and units must be >= 1");
       if (w.kernel == nullptr || w.recurrent_kernel == nullptr || w.bias == nullptr)
@@ -119,9 +125,15 @@ class Stream {
     Model(const Model&) = delete;  // the views below point into this object's own vectors
     Model& operator=(const Model&) = delete;
 
+    static std::uint64_t next_id() noexcept {
+      static std::atomic<std::uint64_t> last{0};
+      return ++last;
+    }
+
     CellType type;
     Index input_size, units;
     AnyCell<T> cell;
+    std::uint64_t id;
     Index saved_width = 0;
     std::vector<T> kernel, recurrent, bias, peephole, norm;
     std::vector<T, Eigen::aligned_allocator<T>> packed_u, packed_w;
