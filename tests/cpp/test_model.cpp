@@ -285,14 +285,15 @@ void test_workspace_of_one_sequence() {
 
 // Workspace::weights_version: with a nonzero version, one sequence's inference packs the weights once and reuses
 // them while the addresses and the version stay (so a change in place under the same version is not seen: the
-// packing really is skipped); a new version, other addresses or version 0 pack again. Every cell the stacked
-// steps cover, on one and two threads.
+// packing really is skipped); a new version, other addresses, version 0, or a batch's call in between (whose
+// products overwrite the packed W) pack again. Every cell the stacked steps cover, at 40 units (one thread) and
+// 136 (a team of two when the pool has two threads).
 void test_packed_weights_reuse() {
-  const Index T_ = 4, D = 3, H = 40;
-  const auto x = random_vector<double>(T_ * D, 96, 1.0);
+  const Index T_ = 4, D = 3;
+  const auto x = random_vector<double>(2 * T_ * D, 96, 1.0);
   const int threads = rnnfast::get_num_threads();
-  for (int team : {1, 2}) {
-    rnnfast::set_num_threads(team);
+  rnnfast::set_num_threads(2);
+  for (Index H : {40, 136})
     for (CellType type : {CellType::simple_rnn_tanh, CellType::lstm, CellType::gru, CellType::gru_reset_before})
       for (bool peephole : {false, true}) {
         if (peephole && type != CellType::lstm) continue;
@@ -301,14 +302,14 @@ void test_packed_weights_reuse() {
         rnnfast::Recurrent<double> rnn(type, D, H, options);
         Weights<double> w(type, D, H, 97, peephole), other(type, D, H, 98, peephole);
         const std::string what = "cell " + std::to_string(static_cast<int>(type)) + (peephole ? " peephole" : "") +
-                                 ", " + std::to_string(team) + " thread(s): ";
+                                 ", " + std::to_string(H) + " units: ";
         rnnfast::Workspace<double> ws;
-        auto run = [&](const Weights<double>& weights, std::uint64_t version) {
-          std::vector<double> y(T_ * H), h(H), c(H);
+        auto run = [&](const Weights<double>& weights, std::uint64_t version, Index batch = 1) {
+          std::vector<double> y(batch * T_ * H), h(batch * H), c(batch * H);
           rnnfast::SequenceOptions opt;
           opt.return_sequences = true;
           ws.weights_version = version;
-          rnn.forward(sequences(1, T_, D, x.data()), opt, weights.view(), {y.data(), h.data(), c.data()}, ws,
+          rnn.forward(sequences(batch, T_, D, x.data()), opt, weights.view(), {y.data(), h.data(), c.data()}, ws,
                       false);
           return y;
         };
@@ -327,6 +328,7 @@ void test_packed_weights_reuse() {
         w.recurrent = other.recurrent;  // in place: same addresses
         w.kernel = other.kernel;
         w.bias = other.bias;
+        w.peephole = other.peephole;
         check(w.recurrent.data() == at, "the test's weights moved");
         check(run(w, 7) == first, what + "the same version packed the weights again (no reuse)");
         check(run(w, 8) == fresh(w), what + "a new version did not pack the changed weights");
@@ -335,8 +337,9 @@ void test_packed_weights_reuse() {
         w.recurrent = other.recurrent;
         check(run(w, 0) == fresh(w), what + "version 0 did not pack the weights");
         check(run(other, 8) == fresh(other), what + "other addresses under the same version were not packed");
+        run(w, 8, 2);  // a batch: the engine's own products, on the packed W's buffer
+        check(run(other, 8) == fresh(other), what + "a batch's call in between left its packing in place");
       }
-  }
   rnnfast::set_num_threads(threads);
 }
 

@@ -82,12 +82,13 @@ struct PackedWeightsKey {
   const void* peephole = nullptr;
   std::uint64_t version = 0;  // 0: nothing reusable
   int cell = -1;              // CellType
+  bool has_peephole = false;
   Index input_size = 0, units = 0;
   int threads = 0;
   bool operator==(const PackedWeightsKey& o) const {
     return kernel == o.kernel && recurrent_kernel == o.recurrent_kernel && bias == o.bias &&
-           peephole == o.peephole && version == o.version && cell == o.cell && input_size == o.input_size &&
-           units == o.units && threads == o.threads;
+           peephole == o.peephole && version == o.version && cell == o.cell && has_peephole == o.has_peephole &&
+           input_size == o.input_size && units == o.units && threads == o.threads;
   }
 };
 
@@ -413,7 +414,7 @@ class Sequence {
     const int threads =
         whole_steps ? 1 : static_cast<int>(std::min<Index>(team_size(ws), stacked.blocks()));
     const PackedWeightsKey key{w.kernel, w.recurrent_kernel, w.bias, w.peephole, ws.weights_version,
-                               static_cast<int>(type), D, H, threads};
+                               static_cast<int>(type), peephole, D, H, threads};
     const bool packed = ws.weights_version != 0 && ws.packed_for == key;
     ws.packed_for = {};  // until this call's packing is done
     ThreadPool::global().run(threads, [&](const Team& team) {
@@ -424,7 +425,7 @@ class Sequence {
       // steps read it.
       const UnitSlice panels = unit_slice<T>(team, H);
       PackedGates<T> wk(ws.packed_w.data(), Cell::gates, D, H);
-      if (!packed) wk.pack(w.kernel, false, panels);
+      if (!packed || !kPackedKernels) wk.pack(w.kernel, false, panels);  // without packed kernels: binds W only
       const T* h_prev = layout.h_entering(ws, 0);
       for (Index t0 = 0; t0 < T_; t0 += layout.chunk) {
         const Index t1 = std::min(T_, t0 + layout.chunk);
