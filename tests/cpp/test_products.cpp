@@ -1,7 +1,9 @@
 // The large products after a backward loop (detail::large_products on linalg::gemm_packing) against a plain
 // double-precision triple loop: every transpose, one and two left operands sharing B, accumulate or not, row and
 // column counts that are not multiples of the tiles, depths past one kc block, widths past one nc block, strided
-// operands, and a team of two threads against one.
+// operands, and a team of two threads against one. Also the per-step product on a packed B (linalg::gemm_packed):
+// batch rows past and within a tile, panel ranges that start past the first panel and end on a partial panel,
+// single panels left after the pairs of the two-panel tile, and the columns outside the range left untouched.
 #include <cmath>
 #include <random>
 #include <string>
@@ -100,11 +102,61 @@ void check_all(double tolerance) {
           for (int threads : {1, 2}) check_shape<T>(s, ta, tb, accumulate, threads, tolerance);
 }
 
+// C[:, p0·nr : min(p1·nr, n)) (+)= A (m × k) · B (k × n), B packed; every other value of C stays as it was.
+template <class T>
+void check_packed(Index m, Index n, Index k, Index p0, Index p1, bool accumulate, double tolerance) {
+  using S = rnnfast::linalg::PanelShape<T>;
+  const Index pad = 3, lda = k + pad, ldc = n + pad;
+  const auto a = random_matrix<T>(m * lda, 40), b = random_matrix<T>(k * n, 41);
+  auto c = random_matrix<T>(m * ldc + S::nr, 42);  // one panel's width of slack past the end, to see overruns
+  const auto c_old = c;
+  std::vector<T, Eigen::aligned_allocator<T>> packed(static_cast<std::size_t>(S::packed_size(k, n)));
+  rnnfast::linalg::pack_panels(b.data(), n, false, k, n, 0, S::panels(n), packed.data());
+  const rnnfast::linalg::PackedMatrix<T> pb{packed.data(), k, n};
+  rnnfast::linalg::gemm_packed(m, a.data(), lda, pb, p0, p1, c.data(), ldc, accumulate);
+
+  const Index j0 = p0 * S::nr, j1 = std::min(p1 * S::nr, n);
+  double worst = 0;
+  for (Index r = 0; r < m; ++r)
+    for (Index j = 0; j < ldc; ++j) {
+      const double old = c_old[r * ldc + j], got = c[r * ldc + j];
+      if (j < j0 || j >= j1) {
+        note(worst, got == old ? 0.0 : HUGE_VAL);
+        continue;
+      }
+      double want = accumulate ? old : 0.0;
+      for (Index p = 0; p < k; ++p) want += static_cast<double>(a[r * lda + p]) * b[p * n + j];
+      note(worst, std::abs(want - got) / (1.0 + std::sqrt(k)));
+    }
+  for (Index i = m * ldc; i < m * ldc + S::nr; ++i) note(worst, c[i] == c_old[i] ? 0.0 : HUGE_VAL);
+  check(worst <= tolerance, "gemm_packed " + std::string(sizeof(T) == 4 ? "float" : "double") + " m=" +
+                                std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k) +
+                                " panels=[" + std::to_string(p0) + "," + std::to_string(p1) + ") acc=" +
+                                std::to_string(accumulate) + ": error " + std::to_string(worst));
+}
+
+template <class T>
+void check_packed_all(double tolerance) {
+  using S = rnnfast::linalg::PanelShape<T>;
+  const Index nr = S::nr;
+  for (Index m : {1, 2, 5, 6, 7, 13})
+    for (Index n : {Index(3), nr, 2 * nr + 3, 3 * nr, 4 * nr + 1})
+      for (Index k : {Index(1), Index(40), S::kc + 17})
+        for (bool accumulate : {false, true}) {
+          const Index panels = S::panels(n);
+          check_packed<T>(m, n, k, 0, panels, accumulate, tolerance);
+          if (panels > 1) check_packed<T>(m, n, k, 1, panels, accumulate, tolerance);  // a team's later share
+          if (panels > 2) check_packed<T>(m, n, k, 0, panels - 1, accumulate, tolerance);
+        }
+}
+
 }  // namespace
 
 int main() {
   check_all<double>(1e-13);
   check_all<float>(2e-6);
+  check_packed_all<double>(1e-13);
+  check_packed_all<float>(2e-6);
   rnnfast::set_num_threads(1);
   if (g_failures == 0) std::printf("all product checks passed\n");
   return g_failures == 0 ? 0 : 1;
