@@ -175,6 +175,38 @@ inline void panel_rows(Index m, Index kc, const T* a, Index lda, const T* panel,
   }
 }
 
+// dst (m × k, row-major) = the transpose of src's k × m block (row stride ld): square tiles of one packet's lanes
+// transposed in registers, the edges element by element. Gathering a column element by element took 6 % of case
+// c's training step.
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"  // a packet type as a template argument (as inside Eigen)
+#endif
+template <class T>
+void pack_transposed(const T* src, Index ld, Index m, Index k, T* dst) {
+  using Packet = typename PanelShape<T>::Packet;
+  constexpr int L = PanelShape<T>::lanes;
+  Index r = 0;
+  if constexpr (L > 1) {
+    for (; r + L <= m; r += L) {
+      Index p = 0;
+      for (; p + L <= k; p += L) {
+        Eigen::internal::PacketBlock<Packet, L> tile;
+        for (int j = 0; j < L; ++j) tile.packet[j] = Eigen::internal::ploadu<Packet>(src + (p + j) * ld + r);
+        Eigen::internal::ptranspose(tile);
+        for (int j = 0; j < L; ++j) Eigen::internal::pstoreu(dst + (r + j) * k + p, tile.packet[j]);
+      }
+      for (; p < k; ++p)
+        for (int j = 0; j < L; ++j) dst[(r + j) * k + p] = src[p * ld + r + j];
+    }
+  }
+  for (; r < m; ++r)
+    for (Index p = 0; p < k; ++p) dst[r * k + p] = src[p * ld + r];
+}
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
 }  // namespace detail
 
 // C[:, p0·nr : min(p1·nr, N)) (+)= A (m × K, leading dimension lda) · B[:, same columns], B packed.
@@ -272,14 +304,12 @@ void gemm_packing(const LeftOperand<T>* left, int count, bool a_transposed, Inde
         const LeftOperand<T>& l = left[op];
         for (Index i0 = 0; i0 < l.m; i0 += mc_max) {
           const Index mc = std::min(mc_max, l.m - i0);
-          for (Index r = 0; r < mc; ++r) {
-            T* row = ap + r * kc;
-            if (a_transposed) {  // column i0 + r of A's storage: its lines stay in L1 for the next rows
-              const T* col = l.a + p0 * l.lda + i0 + r;
-              for (Index p = 0; p < kc; ++p) row[p] = col[p * l.lda];
-            } else {
+          if (a_transposed) {
+            detail::pack_transposed(l.a + p0 * l.lda + i0, l.lda, mc, kc, ap);
+          } else {
+            for (Index r = 0; r < mc; ++r) {
               const T* from = l.a + (i0 + r) * l.lda + p0;
-              std::copy(from, from + kc, row);
+              std::copy(from, from + kc, ap + r * kc);
             }
           }
           for (Index p = 0; p < panels; ++p)
