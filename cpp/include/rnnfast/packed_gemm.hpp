@@ -176,8 +176,8 @@ inline void panel_rows(Index m, Index kc, const T* a, Index lda, const T* panel,
 }
 
 // dst (m × k, row-major) = the transpose of src's k × m block (row stride ld): square tiles of one packet's lanes
-// transposed in registers, the edges element by element. Gathering a column element by element took 6 % of case
-// c's training step.
+// transposed in registers, the edges element by element. Gathered one element at a time, this packing took 6 % of
+// case c's weight-gradient products.
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wignored-attributes"  // a packet type as a template argument (as inside Eigen)

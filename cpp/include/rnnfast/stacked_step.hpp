@@ -5,7 +5,8 @@
 // that traffic, a product call per gate and the padding of two-packet panels cost more than the arithmetic. Here
 // the weights are packed once into blocks of units — NB packets of L lanes each (L: the narrowest packet that
 // needs no more packets than the widest; NB: 2 where that fills the FMA pipes and divides the packets, unless
-// smaller blocks stay in L1 between steps (see one_packet_blocks_stay_in_l1), up to 8 for SimpleRNN's one gate) — with the gates side by side: for every input k of [x; h], block b holds gate 0's
+// one-packet blocks stay in L1 between steps where two-packet ones do not (one_packet_blocks_stay_in_l1); up to
+// 8 for SimpleRNN's one gate) — with the gates side by side: for every input k of [x; h], block b holds gate 0's
 // NB packets of M[k, units of b], then gate 1's, and so on. A block's gates accumulate in registers from the
 // bias over every k, and its activations and state update follow at once; only h (and c) reach memory. A step
 // is a chain of dependent operations (product, gates, tanh of the new cell state, the next step's product), so
@@ -180,8 +181,9 @@ class StackedStep {
   // starts each step on a block the previous step left whole in L1, where a larger block's first rows are gone
   // by the time its last ones are read. Measured on Zen 5 (48 KB L1), steps interleaved with the other layout in
   // one process: LSTM 96-160 units 4-11 % faster, GRU 128-160 units 4-7 % (Stream, and one sequence's inference
-  // from Python). Where a two-packet block fits (up to 64 units: results differ between programs, within ±6 %),
-  // or neither does (LSTM-192, GRU-256: two-packet blocks as fast or 10-20 % faster), two it is. Only for 512-bit
+  // from Python). Where a two-packet block fits (LSTM up to 86 units, GRU up to 115; at 64 units results differ
+  // between programs, within ±6 %), or neither does (LSTM-192, GRU-256: two-packet blocks as fast or 10-20 %
+  // faster), two it is. Only for 512-bit
   // packets: with 256-bit ones (AVX2) one-packet blocks do half the work per broadcast and row, and measured
   // 7-16 % slower at every size. Depends on the units, not the inputs, so that Stream and the sequence engine
   // choose alike.
