@@ -3,6 +3,7 @@
 // checks files saved by Python against Python's outputs.)
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <new>
 #include <string>
@@ -58,8 +59,9 @@ std::string model_bytes(int units_in_architecture = 4) {
   return out + header + data;
 }
 
+// Into the system's temporary directory, so that running the test from a source tree leaves no files there.
 std::string write(const std::string& name, const std::string& bytes) {
-  const std::string path = name;
+  const std::string path = (std::filesystem::temp_directory_path() / name).string();
   std::ofstream(path, std::ios::binary) << bytes;
   return path;
 }
