@@ -183,10 +183,9 @@ class StackedStep {
   // one process: LSTM 96-160 units 4-11 % faster, GRU 128-160 units 4-7 % (Stream, and one sequence's inference
   // from Python). Where a two-packet block fits (LSTM up to 86 units, GRU up to 115; at 64 units results differ
   // between programs, within ±6 %), or neither does (LSTM-192, GRU-256: two-packet blocks as fast or 10-20 %
-  // faster), two it is. Only for 512-bit
-  // packets: with 256-bit ones (AVX2) one-packet blocks do half the work per broadcast and row, and measured
-  // 7-16 % slower at every size. Depends on the units, not the inputs, so that Stream and the sequence engine
-  // choose alike.
+  // faster), two it is. Only for 512-bit packets: with 256-bit ones (AVX2) one-packet blocks do half the work
+  // per broadcast and row, and measured 7-16 % slower at every size. Depends on the units, not the inputs, so
+  // that Stream and the sequence engine choose alike.
   bool one_packet_blocks_stay_in_l1() const {
     const Index packet_bytes = lane_count_ * static_cast<Index>(sizeof(T));
     const Index fits = detail::l1_data_cache_bytes() * 9 / 10;  // room for the state, x·W and the stack
