@@ -190,7 +190,8 @@ class Sequence {
     if (!ws.trained) throw std::logic_error("rnnfast: backward needs a forward pass with training=true first");
     const Index B = ws.batch, T_ = ws.time, D = ws.input_size, H = cell_.units();
     const Index G = Cell::gates * H, SW = cell_.saved_width();
-    const auto [ts, bs] = row_strides(ws);
+    const auto strides = row_strides(ws);  // not a structured binding: C++17 lambdas cannot capture those
+    const Index ts = strides.first, bs = strides.second;
     const Index rows = B * T_;
     if (ws.saved_consumed) run_steps(ws, w, ws.x, state_layout(ws, true), nullptr);
     ws.saved_consumed = true;
@@ -320,7 +321,8 @@ class Sequence {
 
   StateLayout state_layout(const Workspace<T>& ws, bool training) const {
     const Index B = ws.batch, H = cell_.units(), SW = cell_.saved_width();
-    const auto [ts, bs] = row_strides(ws);
+    const auto strides = row_strides(ws);  // not a structured binding: C++17 lambdas cannot capture those
+    const Index ts = strides.first, bs = strides.second;
     StateLayout l;
     l.training = training;
     l.chunk = std::min<Index>(ws.time, std::max<Index>(1, kInputChunkRows / std::max<Index>(B, 1)));
@@ -339,7 +341,8 @@ class Sequence {
     }
     ws.packed_for = {};  // packed_w is about to hold this call's panels
     const Index B = ws.batch, T_ = ws.time, D = ws.input_size, H = cell_.units();
-    const auto [ts, bs] = row_strides(ws);
+    const auto strides = row_strides(ws);  // not a structured binding: C++17 lambdas cannot capture those
+    const Index ts = strides.first, bs = strides.second;
     ThreadPool::global().run(team_size(ws), [&](const Team& team) {
       const UnitSlice units = unit_slice<T>(team, H);
       // Only this thread multiplies its panels, so no one waits for anyone's packing.
