@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import rnnfast as rf
+from rnnfast import _model_file
 
 
 def trained_model(tmp_path):
@@ -79,7 +80,7 @@ def test_damaged_files_raise_clear_errors(tmp_path):
         with pytest.raises(ValueError, match="m.safetensors"):  # the message names the file
             rf.load_model(path)
     other = tmp_path / "other.safetensors"
-    rf.saving.write_safetensors(other, {"w": np.zeros(3, np.float32)}, {"format": "something-else"})
+    _model_file.write_file(other, {"w": np.zeros(3, np.float32)}, {"format": "something-else"})
     with pytest.raises(ValueError, match="not an rnnfast model"):
         rf.load_model(other)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import rnnfast as rf
-from rnnfast import saving
+from rnnfast import _model_file
 
 MODELS = {
     "lstm_dense": lambda d: [rf.LSTM(8, seed=0, dtype=d), rf.Dense(2, seed=1, dtype=d)],
@@ -100,11 +100,11 @@ def test_bad_files_are_refused_by_name(tmp_path):
     meta = header.pop("__metadata__")
     arch = json.loads(meta["architecture"])
     arch[0]["config"]["units"] = 9
-    tensors, _ = saving.read_safetensors(_write(tmp_path, good))
+    tensors, _ = _model_file.read_file(_write(tmp_path, good))
     meta["architecture"] = json.dumps(arch)
-    meta.pop("data_sha256")
-    saving.write_safetensors(path, tensors, meta)
-    with pytest.raises(ValueError, match="wrong shape"):
+    meta.pop("file_sha256")
+    _model_file.write_file(path, tensors, meta)
+    with pytest.raises(ValueError, match="taking 8 features where layer 0 gives 9"):
         rf.StreamingModel(path)
 
 

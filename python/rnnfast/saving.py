@@ -1,41 +1,260 @@
-"""One file for a whole model: safetensors (no pickle), the architecture and the compile settings as JSON in its
-metadata, the weights and the optimiser's state as tensors.
+"""One file for a whole model: the architecture and the compile settings as JSON, the weights and the optimiser's
+state as tensors, in a safetensors file (no pickle) — the format of docs/model-file-format.md, which the C++
+reader (rnnfast::Model::load, and StreamingModel here) implements too.
 
-File layout (the safetensors format): an 8-byte little-endian header length N, N bytes of JSON header —
-{"<tensor>": {"dtype": "F32"|"F64"|"I64", "shape": [...], "data_offsets": [begin, end]}, "__metadata__": {...}} —
-then the tensors' bytes, little-endian, row-major. Tensor names: "layers.<i>.<weight>" (a Bidirectional layer's
-weights keep their "forward/" and "backward/" prefixes) and "optimizer.<state>". Metadata (all strings):
-"format" = "rnnfast", "format_version" = "1", "architecture" = a JSON list of {"class", "config"} per layer,
-"compile" = JSON of the loss, optimiser and metrics (absent if the model was never compiled), "data_sha256" = the
-SHA-256 of the tensors' bytes, so that damage anywhere in the file is caught. A C++ reader only needs the header
-and the architecture's layer configs.
+load_model checks the whole file before it builds anything: the container (_model_file.read_file), then every
+layer's config against the format's tables, the layers' chaining, the exact set of tensors with their shapes and
+dtypes, and the compile settings with the optimiser's slots. Only a file that passed builds layers, so a hostile
+file costs time and memory in proportion to its size and raises ValueError saying what is wrong.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import struct
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from . import losses as _losses
 from . import optimizers as _optimizers
+from ._model_file import FORMAT_VERSION, FileRefused, parse_json, read_file, write_file
 from .bidirectional import Bidirectional
-from .core_layers import Dense, Embedding, TimeDistributed
-from .layers import GRU, LSTM, SimpleRNN
+from .core_layers import _ACTIVATIONS, Dense, Embedding, TimeDistributed
+from .layers import GRU, LSTM, SimpleRNN, _Recurrent
 from .model import Sequential
 from .rnn import RNN
 
-FORMAT_VERSION = "1"
-_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8")}
-_NAMES = {v: k for k, v in _DTYPES.items()}
-_LAYER_CLASSES = {cls.__name__: cls for cls in (SimpleRNN, LSTM, GRU, Dense, Embedding)}
-_MAX_HEADER = 100 * 2**20  # a header larger than this is a damaged file, not a model
+# ---- the format's member tables: each member's check returns what is wrong with a value, or None --------------
+Check = Callable[[Any], "str | None"]
 
 
+def _boolean(v: Any) -> str | None:
+    return None if type(v) is bool else "must be a boolean"
+
+
+def _false(v: Any) -> str | None:
+    return "must be false (a layer of a Sequential model)" if v is not False else None
+
+
+def _integer(minimum: int, allow_null: bool = False) -> Check:
+    def check(v: Any) -> str | None:
+        if v is None and allow_null:
+            return None
+        if type(v) is not int:
+            return "must be an integer" + (" or null" if allow_null else "")
+        return None if v >= minimum else f"must be >= {minimum}"
+    return check
+
+
+def _number(low: float, high: float | None = None, open_low: bool = False, allow_null: bool = False) -> Check:
+    """A number in [low, high) (or (low, ...) with open_low)."""
+    def check(v: Any) -> str | None:
+        if v is None and allow_null:
+            return None
+        if type(v) not in (int, float):
+            return "must be a number" + (" or null" if allow_null else "")
+        if (v <= low if open_low else v < low) or (high is not None and v >= high):
+            return f"must be {'>' if open_low else '>='} {low}" + (f" and < {high}" if high is not None else "")
+        return None
+    return check
+
+
+def _choice(*choices: Any) -> Check:
+    return lambda v: None if type(v) is str and v in choices else f"must be one of {', '.join(map(repr, choices))}"
+
+
+_RATE, _SEED, _DTYPE = _number(0.0, 1.0), _integer(0, allow_null=True), _choice("float32", "float64")
+_RECURRENT_MEMBERS: dict[str, Check] = {
+    "units": _integer(1), "input_size": _integer(1), "return_sequences": _boolean, "return_state": _false,
+    "go_backwards": _boolean, "stateful": _boolean, "time_major": _false, "dropout": _RATE,
+    "recurrent_dropout": _RATE, "seed": _SEED, "dtype": _DTYPE, "check_finite": _boolean, "layer_norm": _boolean,
+    "layer_norm_epsilon": _number(0.0, open_low=True),
+}
+_RECURRENT_CLASSES: dict[str, tuple[type, dict[str, Check]]] = {
+    "SimpleRNN": (SimpleRNN, {**_RECURRENT_MEMBERS, "activation": _choice("tanh", "relu")}),
+    "LSTM": (LSTM, {**_RECURRENT_MEMBERS, "peephole": _boolean, "unit_forget_bias": _boolean}),
+    "GRU": (GRU, {**_RECURRENT_MEMBERS, "reset_after": _boolean}),
+}
+_DENSE_MEMBERS: dict[str, Check] = {"units": _integer(1), "activation": _choice(*_ACTIVATIONS), "use_bias": _boolean,
+                                    "input_size": _integer(1), "seed": _SEED, "dtype": _DTYPE}
+_EMBEDDING_MEMBERS: dict[str, Check] = {"input_dim": _integer(1), "output_dim": _integer(1), "seed": _SEED,
+                                        "dtype": _DTYPE}
+_MERGE_MODES = ("concat", "sum", "mul", "ave")
+_LOSS_MEMBERS: dict[str, dict[str, Check]] = {
+    **{name: {} for name in ("mse", "mean_squared_error", "mae", "mean_absolute_error")},
+    **{name: {"from_logits": _boolean} for name in ("binary_crossentropy", "bce", "sparse_categorical_crossentropy")},
+}
+_POSITIVE_OR_NULL = _number(0.0, open_low=True, allow_null=True)
+_OPTIMIZER_MEMBERS: dict[str, tuple[type, dict[str, Check]]] = {
+    cls.__name__: (cls, {"learning_rate": _number(0.0, open_low=True), "clipnorm": _POSITIVE_OR_NULL,
+                         "clipvalue": _POSITIVE_OR_NULL, "global_clipnorm": _POSITIVE_OR_NULL, **extra})
+    for cls, extra in (
+        (_optimizers.SGD, {"momentum": _RATE, "nesterov": _boolean}),
+        (_optimizers.RMSprop, {"rho": _RATE, "momentum": _RATE, "epsilon": _number(0.0, open_low=True),
+                               "centered": _boolean}),
+        (_optimizers.Adam, {"beta_1": _RATE, "beta_2": _RATE, "epsilon": _number(0.0, open_low=True),
+                            "amsgrad": _boolean}),
+    )
+}
+
+
+def _object(value: Any, members: dict[str, Check] | set[str], where: str) -> dict[str, Any]:
+    """`value` as an object with exactly `members` (each passing its check, when given one)."""
+    if not isinstance(value, dict):
+        raise FileRefused(f"has {where} that is not an object")
+    missing, unknown = sorted(set(members) - set(value)), sorted(set(value) - set(members))
+    if missing or unknown:
+        raise FileRefused(f"has {where} without the members {missing}" if missing
+                          else f"has {where} with unknown members {unknown}")
+    if isinstance(members, dict):
+        for key, check in members.items():
+            why = check(value[key])
+            if why is not None:
+                raise FileRefused(f"has {where} whose {key} {why}, got {value[key]!r}")
+    return value
+
+
+# ---- the architecture: checked layer by layer, each giving its expected tensors and output features -----------
+class _Plan:
+    """One layer of a checked architecture: how to build it and what the file must hold for it."""
+
+    def __init__(self, build: Callable[[], Any], weights: dict[str, tuple[tuple[int, ...], str]],
+                 input_size: int | None, output_size: int) -> None:
+        self.build, self.weights, self.input_size, self.output_size = build, weights, input_size, output_size
+
+
+def _recurrent_plan(entry: Any, where: str) -> tuple[_Plan, str, dict[str, Any]]:
+    entry = _object(entry, {"class", "config"}, where)
+    if type(entry["class"]) is not str or entry["class"] not in _RECURRENT_CLASSES:
+        raise FileRefused(f"has {where} of class {entry['class']!r} where SimpleRNN, LSTM or GRU was expected")
+    cls, members = _RECURRENT_CLASSES[entry["class"]]
+    config = _object(entry["config"], members, f"{where} ({entry['class']}) config")
+    if cls is GRU and config["layer_norm"] and not config["reset_after"]:
+        raise FileRefused(f"has {where} (GRU) with layer_norm but not reset_after")
+    unbuilt = {**config, "input_size": None}  # nothing is allocated until the weights are set from the file
+    try:
+        shapes = cls(**unbuilt)._weight_shapes(config["input_size"])
+    except (TypeError, ValueError) as error:
+        raise FileRefused(f"has {where} ({entry['class']}) whose config is refused: {error}") from None
+    plan = _Plan(lambda: cls(**unbuilt), {k: (s, config["dtype"]) for k, s in shapes.items()}, config["input_size"],
+                 config["units"])
+    return plan, entry["class"], config
+
+
+def _layer_plan(entry: Any, where: str) -> _Plan:
+    entry = _object(entry, {"class", "config"}, where)
+    cls = entry["class"]
+    if type(cls) is not str:
+        raise FileRefused(f"has {where} whose class is not a string")
+    if cls in _RECURRENT_CLASSES:
+        return _recurrent_plan(entry, where)[0]
+    if cls == "Dense" or cls == "TimeDistributed":
+        inner = _object(entry["config"], {"layer"}, f"{where} (TimeDistributed) config")["layer"] \
+            if cls == "TimeDistributed" else entry
+        inner = _object(inner, {"class", "config"}, f"{where}'s inner layer")
+        if inner["class"] != "Dense":
+            raise FileRefused(f"has {where} whose inner layer is {inner['class']!r}; TimeDistributed wraps Dense")
+        c = _object(inner["config"], _DENSE_MEMBERS, f"{where} (Dense) config")
+        shapes = {"kernel": ((c["input_size"], c["units"]), c["dtype"])}
+        if c["use_bias"]:
+            shapes["bias"] = ((c["units"],), c["dtype"])
+        unbuilt = {**c, "input_size": None}
+        build = (lambda: TimeDistributed(Dense(**unbuilt))) if cls == "TimeDistributed" else (lambda: Dense(**unbuilt))
+        return _Plan(build, shapes, c["input_size"], c["units"])
+    if cls == "Embedding":
+        c = _object(entry["config"], _EMBEDDING_MEMBERS, f"{where} (Embedding) config")
+        return _Plan(lambda: Embedding(**c), {"embeddings": ((c["input_dim"], c["output_dim"]), c["dtype"])}, None,
+                     c["output_dim"])
+    if cls == "Bidirectional":
+        c = _object(entry["config"], {"layer", "backward_layer", "merge_mode"}, f"{where} (Bidirectional) config")
+        if type(c["merge_mode"]) is not str or c["merge_mode"] not in _MERGE_MODES:
+            raise FileRefused(f"has {where} (Bidirectional) whose merge_mode must be one of "
+                              f"{', '.join(map(repr, _MERGE_MODES))}, got {c['merge_mode']!r}")
+        forward, fcls, fc = _recurrent_plan(c["layer"], f"{where}'s forward layer")
+        backward, bcls, bc = _recurrent_plan(c["backward_layer"], f"{where}'s backward layer")
+        if fcls != bcls or fc["return_sequences"] != bc["return_sequences"] or fc["dtype"] != bc["dtype"] \
+                or fc["go_backwards"] == bc["go_backwards"] or fc["input_size"] != bc["input_size"]:
+            raise FileRefused(f"has {where} (Bidirectional) whose two layers are not of one class with equal "
+                              "return_sequences, dtype and input_size and opposite go_backwards")
+        weights = {f"{side}/{k}": v for side, plan in (("forward", forward), ("backward", backward))
+                   for k, v in plan.weights.items()}
+        merge = c["merge_mode"]
+        return _Plan(lambda: Bidirectional(forward.build(), merge_mode=merge, backward_layer=backward.build()),
+                     weights, fc["input_size"], forward.output_size * (2 if merge == "concat" else 1))
+    raise FileRefused(f"has {where} of an unknown class {cls!r}")
+
+
+def _architecture_plans(architecture: Any) -> list[_Plan]:
+    if not isinstance(architecture, list) or not architecture:
+        raise FileRefused("has an architecture that is not a non-empty list of layers")
+    plans = [_layer_plan(entry, f"layer {i}") for i, entry in enumerate(architecture)]
+    for i, plan in enumerate(plans):
+        if i > 0 and plan.input_size is None:
+            raise FileRefused(f"has an Embedding as layer {i}; an Embedding can only be the first layer")
+        if i > 0 and plan.input_size != plans[i - 1].output_size:
+            raise FileRefused(f"has layer {i} taking {plan.input_size} features where layer {i - 1} gives "
+                              f"{plans[i - 1].output_size}")
+    return plans
+
+
+def _compile_spec(text: str) -> tuple[_losses.Loss, _optimizers.Optimizer, list[str]]:
+    spec = _object(parse_json(text, "its compile settings"), {"loss", "optimizer", "metrics"}, "compile settings")
+    loss = _object(spec["loss"], {"name", "config"}, "a loss")
+    if type(loss["name"]) is not str or loss["name"] not in _LOSS_MEMBERS:
+        raise FileRefused(f"names an unknown loss {loss['name']!r}")
+    loss_config = _object(loss["config"], _LOSS_MEMBERS[loss["name"]], f"the loss {loss['name']!r}'s config")
+    optimizer = _object(spec["optimizer"], {"class", "config"}, "an optimiser")
+    if type(optimizer["class"]) is not str or optimizer["class"] not in _OPTIMIZER_MEMBERS:
+        raise FileRefused(f"names an unknown optimiser {optimizer['class']!r}")
+    optimizer_cls, members = _OPTIMIZER_MEMBERS[optimizer["class"]]
+    config = _object(optimizer["config"], members, f"the optimiser {optimizer['class']}'s config")
+    if config["clipnorm"] is not None and config["global_clipnorm"] is not None:
+        raise FileRefused("has an optimiser with both clipnorm and global_clipnorm")
+    metrics = spec["metrics"]
+    cross_entropy = bool(_LOSS_MEMBERS[loss["name"]])
+    if metrics != [] and not (metrics == ["accuracy"] and cross_entropy):
+        raise FileRefused(f"has the metrics {metrics!r}; the format holds [] or ['accuracy'] with a cross-entropy")
+    return _losses.get(loss["name"], **loss_config), optimizer_cls(**config), metrics
+
+
+def _check_tensors(tensors: dict[str, np.ndarray], plans: list[_Plan], optimizer: _optimizers.Optimizer | None,
+                   ) -> None:
+    """The file holds exactly the weights of `plans` (and, compiled, the optimiser's state), each as expected."""
+    expected = {f"layers.{i}.{k}": v for i, plan in enumerate(plans) for k, v in plan.weights.items()}
+    for name, (shape, dtype) in expected.items():
+        if name not in tensors:
+            raise FileRefused(f"has no tensor {name!r}, which the architecture needs")
+        if tensors[name].shape != shape or tensors[name].dtype != dtype:
+            raise FileRefused(f"has tensor {name!r} of shape {list(tensors[name].shape)} and dtype "
+                              f"{tensors[name].dtype} where the architecture needs {list(shape)} and {dtype}")
+    state = {k: v for k, v in tensors.items() if k.startswith("optimizer.")}
+    unknown = sorted(set(tensors) - set(expected) - set(state))
+    if unknown:
+        raise FileRefused(f"has tensors the architecture does not name: {unknown[:5]}")
+    if optimizer is None:
+        if state:
+            raise FileRefused(f"has optimiser tensors {sorted(state)[:5]} but no compile settings")
+        return
+    iterations = state.pop("optimizer.iterations", None)
+    if iterations is None or iterations.shape != () or iterations.dtype != np.int64 or int(iterations) < 0:
+        raise FileRefused("has compile settings but no optimizer.iterations as an int64 scalar >= 0")
+    slots = optimizer._slot_count()
+    for name, (shape, dtype) in expected.items():
+        param = name[len("layers."):].replace(".", "/", 1)
+        present = [f"optimizer.{param}/{k}" in state for k in range(slots)]
+        if any(present) and not all(present):
+            raise FileRefused(f"has some but not all {slots} optimiser slots of {param!r}")
+        for k in range(slots if all(present) else 0):
+            slot = state.pop(f"optimizer.{param}/{k}")
+            if slot.shape != shape or slot.dtype != dtype:
+                raise FileRefused(f"has optimiser slot {param}/{k} of shape {list(slot.shape)} and dtype "
+                                  f"{slot.dtype} where its weight has {list(shape)} and {dtype}")
+    if state:
+        raise FileRefused(f"has optimiser tensors that belong to no weight: {sorted(state)[:5]}")
+
+
+# ---- saving and loading --------------------------------------------------------------------------------------
 def _layer_spec(layer: Any) -> dict[str, Any]:
     if isinstance(layer, RNN):
         raise ValueError("a model with an RNN of a NumPy cell cannot be saved: the cell is Python code")
@@ -48,22 +267,9 @@ def _layer_spec(layer: Any) -> dict[str, Any]:
     return {"class": type(layer).__name__, "config": layer.get_config()}
 
 
-def _make_layer(spec: Any) -> Any:
-    if not isinstance(spec, dict) or "class" not in spec or not isinstance(spec.get("config"), dict):
-        raise ValueError(f"the architecture holds a malformed layer entry: {spec!r}")
-    cls, config = spec["class"], dict(spec["config"])
-    if cls == "TimeDistributed":
-        return TimeDistributed(_make_layer(config["layer"]))
-    if cls == "Bidirectional":
-        return Bidirectional(_make_layer(config["layer"]), merge_mode=config.get("merge_mode", "concat"),
-                             backward_layer=_make_layer(config["backward_layer"]))
-    if cls not in _LAYER_CLASSES:
-        raise ValueError(f"the architecture names an unknown layer class {cls!r}")
-    return _LAYER_CLASSES[cls](**config)
-
-
 def save_model(model: Sequential, path: str | os.PathLike) -> None:
-    """Writes the model (architecture, weights, compile settings and optimiser state) to one file."""
+    """Writes the model (architecture, weights, compile settings and optimiser state) to one file, atomically:
+    readers of `path` see the old file or the new one whole, also while other processes save to it."""
     if not isinstance(model, Sequential):
         raise TypeError(f"save_model saves a Sequential model, got {type(model).__name__}")
     architecture = [_layer_spec(layer) for layer in model.layers]
@@ -80,100 +286,33 @@ def save_model(model: Sequential, path: str | os.PathLike) -> None:
             "metrics": model.metrics,
         })
         tensors.update({f"optimizer.{k}": v for k, v in model.optimizer.get_state().items()})
-    write_safetensors(path, tensors, metadata)
+    write_file(path, tensors, metadata)
 
 
 def load_model(path: str | os.PathLike) -> Sequential:
     """Reads a file written by save_model (or Sequential.save): the same layers, weights, loss, optimiser and
-    optimiser state. A damaged or foreign file raises ValueError."""
-    tensors, metadata = read_safetensors(path)
-    if metadata.get("format") != "rnnfast":
-        raise ValueError(f"{os.fspath(path)!r} is a safetensors file but not an rnnfast model")
-    if metadata.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{os.fspath(path)!r} has format version {metadata.get('format_version')!r}; this "
-                         f"rnnfast reads version {FORMAT_VERSION}")
+    optimiser state. A damaged, hostile or foreign file raises ValueError saying what is wrong, before any layer
+    is built; a path that cannot be opened raises OSError."""
+    tensors, metadata = read_file(path)
     try:
-        architecture = json.loads(metadata["architecture"])
-        layers = [_make_layer(spec) for spec in architecture]
-        model = Sequential(layers)
+        plans = _architecture_plans(parse_json(metadata["architecture"], "its architecture"))
+        compiled = _compile_spec(metadata["compile"]) if "compile" in metadata else None
+        _check_tensors(tensors, plans, None if compiled is None else compiled[1])
+    except FileRefused as error:
+        raise ValueError(f"{os.fspath(path)!r} {error}") from None
+    try:  # the checks above leave nothing for these to refuse; a refusal still names the file
+        layers = [plan.build() for plan in plans]
         for i, layer in enumerate(layers):
             prefix = f"layers.{i}."
             layer.set_weights({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-        if "compile" in metadata:
-            spec = json.loads(metadata["compile"])
-            optimizer_cls = getattr(_optimizers, spec["optimizer"]["class"])
-            if not (isinstance(optimizer_cls, type) and issubclass(optimizer_cls, _optimizers.Optimizer)):
-                raise ValueError(f"unknown optimiser {spec['optimizer']['class']!r}")
-            optimizer = optimizer_cls(**spec["optimizer"]["config"])
-            optimizer.set_state({k[len("optimizer."):]: v for k, v in tensors.items() if k.startswith("optimizer.")})
-            model.compile(loss=_losses.get(spec["loss"]["name"], **spec["loss"]["config"]), optimizer=optimizer,
-                          metrics=spec["metrics"])
-    except (KeyError, TypeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{os.fspath(path)!r} holds an inconsistent model: {error!r}") from error
+        model = Sequential(layers)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{os.fspath(path)!r} holds a model rnnfast cannot build: {error}") from None
+    if compiled is not None:
+        loss, optimizer, metrics = compiled
+        optimizer.set_state({k[len("optimizer."):]: v for k, v in tensors.items() if k.startswith("optimizer.")})
+        model.compile(loss=loss, optimizer=optimizer, metrics=metrics)
     return model
-
-
-def write_safetensors(path: str | os.PathLike, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
-    header: dict[str, Any] = {"__metadata__": metadata}
-    blobs, offset = [], 0
-    for name, value in tensors.items():
-        arr = np.asarray(value)
-        dtype = np.dtype(arr.dtype).newbyteorder("<")
-        if dtype not in _NAMES:
-            raise TypeError(f"tensor {name!r} has dtype {arr.dtype}; the file holds float32, float64 and int64")
-        blob = np.ascontiguousarray(arr, dtype=dtype).tobytes()
-        header[name] = {"dtype": _NAMES[dtype], "shape": list(arr.shape), "data_offsets": [offset, offset + len(blob)]}
-        blobs.append(blob)
-        offset += len(blob)
-    header["__metadata__"] = {**metadata, "data_sha256": hashlib.sha256(b"".join(blobs)).hexdigest()}
-    encoded = json.dumps(header, separators=(",", ":")).encode()
-    encoded += b" " * (-len(encoded) % 8)  # the data starts 8-byte aligned, as other writers do
-    tmp = f"{os.fspath(path)}.tmp"
-    with open(tmp, "wb") as f:  # written aside, then renamed: an interrupted save leaves the old file whole
-        f.write(struct.pack("<Q", len(encoded)))
-        f.write(encoded)
-        for blob in blobs:
-            f.write(blob)
-    os.replace(tmp, path)
-
-
-def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Tensors and metadata of a safetensors file; ValueError naming what is wrong for a damaged one."""
-    name = os.fspath(path)
-    with open(path, "rb") as f:
-        data = f.read()
-    if len(data) < 8:
-        raise ValueError(f"{name!r} is too short to be a safetensors file ({len(data)} bytes)")
-    (size,) = struct.unpack("<Q", data[:8])
-    if size > min(_MAX_HEADER, len(data) - 8):
-        raise ValueError(f"{name!r} is truncated or not a safetensors file (header of {size} bytes, file of "
-                         f"{len(data)})")
-    try:
-        header = json.loads(data[8:8 + size].decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{name!r} has a damaged header: {error}") from error
-    if not isinstance(header, dict):
-        raise ValueError(f"{name!r} has a damaged header")
-    metadata = header.pop("__metadata__", {}) or {}
-    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise ValueError(f"{name!r} has damaged metadata")
-    body = memoryview(data)[8 + size:]
-    digest = metadata.get("data_sha256")
-    if digest is not None and hashlib.sha256(body).hexdigest() != digest:
-        raise ValueError(f"{name!r} is damaged: its tensors' bytes do not match the checksum in its header")
-    tensors = {}
-    for key, info in header.items():
-        try:
-            dtype = _DTYPES[info["dtype"]]
-            shape = tuple(int(n) for n in info["shape"])
-            begin, end = (int(v) for v in info["data_offsets"])
-        except (KeyError, TypeError, ValueError) as error:
-            raise ValueError(f"{name!r}: tensor {key!r} has a damaged or unsupported entry {info!r}") from error
-        count = int(np.prod(shape, dtype=np.int64))
-        if min(shape, default=0) < 0 or not 0 <= begin <= end <= len(body) or end - begin != count * dtype.itemsize:
-            raise ValueError(f"{name!r}: tensor {key!r} does not fit the file (truncated or damaged)")
-        tensors[key] = np.frombuffer(body[begin:end], dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
-    return tensors, metadata
 
 
 class StreamingModel:
@@ -196,6 +335,7 @@ class StreamingModel:
         from ._validation import check_dtype
 
         self.dtype = check_dtype(dtype)
+        os.stat(path)  # a missing path raises FileNotFoundError, as in load_model
         cls = core.StreamingModel32 if self.dtype == np.float32 else core.StreamingModel64
         self._model = cls(os.fspath(path))
         self.input_size = int(self._model.input_size)

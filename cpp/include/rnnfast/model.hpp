@@ -3,6 +3,8 @@
 //
 //   // from a file saved by Sequential.save / rnnfast.save_model in Python (throws rnnfast::ModelFileError)
 //   auto model = rnnfast::Model<float>::load("forecaster.safetensors");
+//   // or from a model file's bytes in memory (the same checks; `name` stands for the file in messages)
+//   auto model = rnnfast::Model<float>::from_memory(bytes, size, "forecaster");
 //   // or from code, with weights in Keras' layouts (copied; std::invalid_argument when sizes do not chain)
 //   rnnfast::Model<float> model;
 //   model.add_recurrent(rnnfast::CellType::lstm, 1, 32, {kernel, recurrent_kernel, bias})
@@ -17,7 +19,8 @@
 // Layers: SimpleRNN, LSTM and GRU in every variant (CellType and CellOptions, as the sequence engine), and Dense
 // (TimeDistributed(Dense) in a file) applied to every step. run() gives every step's output — what step()
 // gives step by step — so a model whose Python form returns only the last step's output has it at t = time − 1.
-// A file's Embedding, Bidirectional or go_backwards layers are refused: neither runs one step at a time.
+// A file is checked whole against docs/model-file-format.md first (model_file.hpp); a valid file holding an
+// Embedding, Bidirectional or go_backwards layer is then refused: those do not run one step at a time.
 //
 // Threads: run() uses rnnfast's thread pool as whole-sequence calls do, and one model may run() on several
 // threads at once; step() runs on the caller's thread. Copies share the weights (read-only) and carry their own
@@ -41,8 +44,6 @@
 
 namespace rnnfast {
 
-enum class DenseActivation { linear, tanh, relu, sigmoid, softmax };
-
 template <class T>
 class Model {
  public:
@@ -64,9 +65,14 @@ class Model {
     return *this;
   }
 
-  // A model file saved in Python. Throws ModelFileError (with the file and the reason) for any file it cannot
-  // run: missing, truncated, damaged, mismatched shapes, or layers that do not stream.
+  // A model file saved in Python. Throws ModelFileError (with the file and the reason), and nothing else, for
+  // any file it cannot run: missing, not a regular file, truncated, damaged, breaking any rule of the format, or
+  // holding layers that do not stream.
   static Model load(const std::string& path);
+  // The same from a model file's bytes in memory (copied); `name` stands for the file in messages.
+  static Model from_memory(const void* data, std::size_t size, const std::string& name = "<memory>");
+  // From a checked model file; ModelFileError (only) for one whose layers do not stream.
+  static Model from_file(const ModelFile& file);
 
   // Appends a recurrent layer: weights in Keras' layouts as for Stream (copied, so they may be freed after).
   Model& add_recurrent(CellType type, Index input_size, Index units, const CellWeights<T>& weights,
@@ -86,7 +92,8 @@ class Model {
     d.in = input_size;
     d.units = units;
     d.activation = activation;
-    d.kernel = std::make_shared<const std::vector<T>>(kernel, kernel + input_size * units);
+    d.kernel = std::make_shared<const std::vector<T>>(
+        kernel, kernel + detail::checked_mul(input_size, units, "rnnfast::Model: a Dense layer"));
     d.bias = std::make_shared<const std::vector<T>>(bias == nullptr ? std::vector<T>() : std::vector<T>(bias, bias + units));
     d.out.assign(static_cast<std::size_t>(units), T(0));
     layers_.emplace_back(std::move(d));
@@ -104,6 +111,11 @@ class Model {
   void run(const T* x, Index batch, Index time, T* y) const {
     if (layers_.empty()) throw std::logic_error("rnnfast::Model: run() of a model with no layers");
     if (batch < 0 || time < 0) throw std::invalid_argument("rnnfast::Model: batch and time must be >= 0");
+    const Index rows = detail::checked_mul(batch, time, "rnnfast::Model::run");
+    for (const auto& layer : layers_)  // the sizes of every buffer run() takes
+      std::visit(
+          [&](const auto& l) { detail::check_layer_sizes(l.input_size(), l.units_out(), rows, "rnnfast::Model::run"); },
+          layer);
     std::unique_lock<std::mutex> lock(run_mutex_, std::try_to_lock);
     if (lock.owns_lock()) {
       run_with(run_buffers_, x, batch, time, y);
@@ -161,6 +173,7 @@ class Model {
     std::vector<T> out;  // this step's output
 
     Index units_out() const { return stream.units(); }
+    Index input_size() const { return stream.input_size(); }
     Index state_size() const { return (stream.has_cell_state() ? 2 : 1) * stream.units(); }
     void step(const T* x) noexcept { stream.step(x, out.data()); }
     void run(const T* x, Index batch, Index time, T* y, Workspace<T>& ws, std::vector<T>& final_states) const {
@@ -185,6 +198,7 @@ class Model {
     DenseActivation activation = DenseActivation::linear;
 
     Index units_out() const { return units; }
+    Index input_size() const { return in; }
     void step(const T* x) noexcept {
       affine(x, out.data());
       activate(out.data());
@@ -238,17 +252,8 @@ class Model {
     output_size_ = units;
   }
 
-  // From a file: one layer of the architecture (its config as Python's get_config()) with its tensors.
-  void add_from_file(const ModelFile& file, const Json& spec, const std::string& prefix);
-  static bool flag(const Json& config, const char* key) {
-    const Json* v = config.find(key);
-    return v != nullptr && v->is(Json::Kind::boolean) && v->as_bool(key);
-  }
-  static Index positive(const Json& config, const char* key) {
-    const long long n = config.at(key).as_integer(key);
-    if (n < 1) throw ModelFileError(std::string(key) + " must be >= 1");
-    return static_cast<Index>(n);
-  }
+  // Appends layer `i` of a checked file: its weights converted to T.
+  void add_from_file(const ModelFile& file, std::size_t i);
   static void append(std::vector<T>& to, const std::vector<T>& from) { to.insert(to.end(), from.begin(), from.end()); }
 
   // What run() writes besides y: the recurrent layers' workspaces and final states, the outputs of the layers
@@ -284,84 +289,75 @@ class Model {
 
 template <class T>
 Model<T> Model<T>::load(const std::string& path) {
-  const ModelFile file = ModelFile::read(path);
-  if (file.metadata("format") != "rnnfast") file.fail("is not an rnnfast model");
-  if (file.metadata("format_version") != "1") file.fail("has a format version this rnnfast cannot read");
-  Json architecture;
+  return from_file(ModelFile::read(path));
+}
+
+template <class T>
+Model<T> Model<T>::from_memory(const void* data, std::size_t size, const std::string& name) {
+  std::string bytes;
   try {
-    architecture = Json::parse(file.metadata("architecture"));
-  } catch (const ModelFileError& e) {
-    file.fail(std::string("has a damaged architecture: ") + e.what());
+    bytes.assign(static_cast<const char*>(data), size);
+  } catch (const std::exception&) {  // std::bad_alloc, std::length_error
+    throw ModelFileError("'" + name + "' is too large to be read into memory");
+  }
+  return from_file(ModelFile::from_bytes(std::move(bytes), name));
+}
+
+template <class T>
+Model<T> Model<T>::from_file(const ModelFile& file) {
+  const auto& layers = file.layers();
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    const LayerSpec& l = layers[i];
+    const std::string layer = "has layer " + std::to_string(i) + " (" + l.cls + ")";
+    if (l.cls == "Embedding" || l.cls == "Bidirectional")
+      file.fail(layer + ", which cannot run one step at a time (rnnfast::Model runs SimpleRNN, LSTM, GRU, Dense and "
+                        "TimeDistributed(Dense) layers)");
+    if (l.is_recurrent() && l.recurrent.go_backwards)
+      file.fail(layer + " with go_backwards, which cannot run one step at a time");
   }
   Model model;
-  const auto& layers = architecture.as_array("the architecture");
   for (std::size_t i = 0; i < layers.size(); ++i) {
     try {
-      model.add_from_file(file, layers[i], "layers." + std::to_string(i) + ".");
-    } catch (const std::exception& e) {  // ModelFileError, or the sizes add_*() refuse
-      throw ModelFileError("layer " + std::to_string(i) + " of '" + path + "': " + e.what());
+      model.add_from_file(file, i);
+    } catch (const ModelFileError&) {
+      throw;
+    } catch (const std::exception& e) {  // std::bad_alloc, std::length_error, or sizes add_*() refuse
+      file.fail("has layer " + std::to_string(i) + ", which rnnfast cannot build: " + e.what());
     }
   }
-  if (model.layers_.empty()) file.fail("has no layers");
   return model;
 }
 
 template <class T>
-void Model<T>::add_from_file(const ModelFile& file, const Json& spec, const std::string& prefix) {
-  const std::string& cls = spec.at("class").as_string("a layer's class");
-  const Json& config = spec.at("config");
-  if (cls == "TimeDistributed") return add_from_file(file, config.at("layer"), prefix);
-  if (cls == "Bidirectional" || cls == "Embedding") throw ModelFileError(cls + " layers cannot run one step at a time");
-  if (cls == "Dense") {
-    const Index units = positive(config, "units"), in = positive(config, "input_size");
-    const std::string& name = config.at("activation").as_string("activation");
-    const std::array<const char*, 5> names{"linear", "tanh", "relu", "sigmoid", "softmax"};
-    int act = -1;
-    for (int a = 0; a < 5; ++a)
-      if (name == names[a]) act = a;
-    if (act < 0) throw ModelFileError("unknown activation '" + name + "'");
-    const auto kernel = file.tensor<T>(prefix + "kernel", {in, units});
-    const auto bias = flag(config, "use_bias") ? file.tensor<T>(prefix + "bias", {units}) : std::vector<T>();
-    add_dense(in, units, kernel.data(), bias.empty() ? nullptr : bias.data(), static_cast<DenseActivation>(act));
+void Model<T>::add_from_file(const ModelFile& file, std::size_t i) {
+  const LayerSpec& l = file.layers()[i];
+  const std::string prefix = "layers." + std::to_string(i) + ".";
+  if (l.is_dense()) {
+    const DenseSpec& d = l.dense;
+    const auto kernel = file.tensor<T>(prefix + "kernel");
+    const auto bias = d.use_bias ? file.tensor<T>(prefix + "bias") : std::vector<T>();
+    add_dense(d.input_size, d.units, kernel.data(), d.use_bias ? bias.data() : nullptr, d.activation);
     return;
   }
-  CellType type;
+  const RecurrentSpec& r = l.recurrent;
+  CellType type = CellType::lstm;
+  if (r.cls == "SimpleRNN") type = r.relu ? CellType::simple_rnn_relu : CellType::simple_rnn_tanh;
+  if (r.cls == "GRU") type = r.reset_after ? CellType::gru : CellType::gru_reset_before;
   CellOptions options;
-  options.peephole = flag(config, "peephole");
-  options.layer_norm = flag(config, "layer_norm");
-  if (options.layer_norm) options.layer_norm_epsilon = config.at("layer_norm_epsilon").as_number("epsilon");
-  std::vector<std::string> norms;
-  if (cls == "SimpleRNN") {
-    const std::string& act = config.at("activation").as_string("activation");
-    if (act != "tanh" && act != "relu") throw ModelFileError("unknown activation '" + act + "'");
-    type = act == "tanh" ? CellType::simple_rnn_tanh : CellType::simple_rnn_relu;
-    norms = {"ln"};
-  } else if (cls == "LSTM") {
-    type = CellType::lstm;
-    norms = {"ln_x", "ln_h", "ln_c"};
-  } else if (cls == "GRU") {
-    type = flag(config, "reset_after") ? CellType::gru : CellType::gru_reset_before;
-    norms = {"ln_x", "ln_h"};
-  } else {
-    throw ModelFileError("unknown layer class '" + cls + "'");
-  }
-  if (flag(config, "go_backwards")) throw ModelFileError("a go_backwards layer cannot run one step at a time");
-  const Index units = positive(config, "units"), inputs = positive(config, "input_size");
-  const Index G = gate_count(type) * units;
-  const auto kernel = file.tensor<T>(prefix + "kernel", {inputs, G});
-  const auto recurrent = file.tensor<T>(prefix + "recurrent_kernel", {units, G});
-  const auto bias =
-      file.tensor<T>(prefix + "bias", type == CellType::gru ? std::vector<Index>{2, G} : std::vector<Index>{G});
+  options.peephole = r.peephole;
+  options.layer_norm = r.layer_norm;
+  options.layer_norm_epsilon = r.layer_norm_epsilon;
+  // The weights in the format's order: kernel, recurrent_kernel, bias, then the peepholes and the norms in
+  // the order of CellWeights::peephole and CellWeights::norm.
+  const auto kernel = file.tensor<T>(prefix + "kernel");
+  const auto recurrent = file.tensor<T>(prefix + "recurrent_kernel");
+  const auto bias = file.tensor<T>(prefix + "bias");
   std::vector<T> peephole, norm;
-  if (options.peephole)
-    for (const char* g : {"i", "f", "o"}) append(peephole, file.tensor<T>(prefix + "peephole_" + g, {units}));
-  if (options.layer_norm)
-    for (const auto& n : norms) {
-      const Index width = n == "ln_c" || n == "ln" ? units : G;
-      append(norm, file.tensor<T>(prefix + n + "_gamma", {width}));
-      append(norm, file.tensor<T>(prefix + n + "_beta", {width}));
-    }
-  add_recurrent(type, inputs, units,
+  for (const WeightSpec& w : schema::weights(l, "layer " + std::to_string(i))) {
+    if (w.name.compare(0, 9, "peephole_") == 0) append(peephole, file.tensor<T>(prefix + w.name));
+    if (w.name.compare(0, 3, "ln_") == 0) append(norm, file.tensor<T>(prefix + w.name));
+  }
+  add_recurrent(type, r.input_size, r.units,
                 {kernel.data(), recurrent.data(), bias.data(), peephole.empty() ? nullptr : peephole.data(),
                  norm.empty() ? nullptr : norm.data()},
                 options);

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "rnnfast/cell_type.hpp"
+#include "rnnfast/checked_size.hpp"
 #include "rnnfast/cells/common.hpp"
 
 #if defined(__linux__)
@@ -88,6 +89,7 @@ class StackedStep {
   void shape(CellType type, Index input_size, Index units, bool peephole) {
     if (input_size < 0 || units < 1) throw std::invalid_argument("rnnfast::StackedStep: sizes must be >= 1");
     if (peephole && type != CellType::lstm) throw std::invalid_argument("rnnfast: only an LSTM has peepholes");
+    detail::check_layer_sizes(input_size, units, 1, "rnnfast::StackedStep");
     type_ = type;
     input_size_ = input_size;
     units_ = units;

@@ -22,6 +22,7 @@
 #include <variant>
 #include <vector>
 
+#include "rnnfast/checked_size.hpp"
 #include "rnnfast/recurrent.hpp"
 #include "rnnfast/stacked_step.hpp"
 
@@ -35,8 +36,7 @@ class Stream {
   // rows of every step. Throws std::invalid_argument on bad sizes or options.
   Stream(CellType type, Index input_size, Index units, const CellWeights<T>& weights, CellOptions options = {},
          Index batch = 1)
-      : model_(std::make_shared<const Model>(type, input_size, units, weights, options, batch)), batch_(batch) {
-    if (batch < 1) throw std::invalid_argument("rnnfast::Stream: batch must be >= 1");
+      : model_(make_model(type, input_size, units, weights, options, batch)), batch_(batch) {
     const Index scratch = model_->stacked ? model_->stacked->scratch_width() : model_->saved_width;
     saved_.assign(static_cast<std::size_t>(std::max<Index>(1, batch * scratch)), T(0));
     state_.assign(static_cast<std::size_t>(4 * batch * units), T(0));  // h, c, and the next h, c
@@ -91,8 +91,6 @@ class Stream {
           Index batch)
         : type(type_), input_size(input_size_), units(units_), cell(make_cell<T>(type_, units_, options)),
           id(next_id()) {
-      if (input_size < 1 || units < 1)
-        throw std::invalid_argument("rnnfast::Stream: input_size and units must be >= 1");
       if (w.kernel == nullptr || w.recurrent_kernel == nullptr || w.bias == nullptr)
         throw std::invalid_argument("rnnfast::Stream: kernel, recurrent_kernel and bias are required");
       const int gates = gate_count(type);
@@ -141,6 +139,16 @@ class Stream {
     CellWeights<T> weights;                                    // views of the copies above
     std::optional<StackedStep<T>> stacked;                     // the fast path of the plain cells
   };
+  // The sizes checked before anything is sized from them.
+  static std::shared_ptr<const Model> make_model(CellType type, Index input_size, Index units,
+                                                 const CellWeights<T>& weights, const CellOptions& options,
+                                                 Index batch) {
+    if (batch < 1) throw std::invalid_argument("rnnfast::Stream: batch must be >= 1");
+    if (input_size < 1 || units < 1) throw std::invalid_argument("rnnfast::Stream: input_size and units must be >= 1");
+    detail::check_layer_sizes(input_size, units, batch, "rnnfast::Stream");
+    return std::make_shared<const Model>(type, input_size, units, weights, options, batch);
+  }
+
   // A step of one row runs on the stacked weights (measured faster at H = 16…256), and so do a few rows of small
   // ones (batch × units up to this); larger batches reuse each weight across rows in the packed products.
   static constexpr Index kStackedMaxRowUnits = 64;
