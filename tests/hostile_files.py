@@ -100,7 +100,8 @@ def hostile_cases(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> d
         {"format": "rnnfast", "format_version": "2", "architecture": json.dumps([dense])},
         lambda text: text.replace('"shape":[4096]', f'"shape":[{huge},4]'))
     cases["dimension_overflows_int64"] = write_v2(t, m, lambda s: s.replace('"shape":[3,16]', '"shape":[3,1e30]'))
-    cases["dimension_2**64"] = write_v2(t, m, lambda s: s.replace('"shape":[3,16]', f'"shape":[3,{2**64 + 16}]'))
+    cases["dimension_past_2_pow_64"] = write_v2(
+        t, m, lambda s: s.replace('"shape":[3,16]', f'"shape":[3,{2**64 + 16}]'))
     cases["dimension_not_integer"] = write_v2(t, m, lambda s: s.replace('"shape":[3,16]', '"shape":[3,16.0]'))
     cases["dimension_2.5"] = write_v2(t, m, lambda s: s.replace('"shape":[3,16]', '"shape":[2.5,19.2]'))
     cases["shape_a_string"] = write_v2(t, m, lambda s: s.replace('"shape":[3,16]', '"shape":"48"'))
@@ -149,17 +150,15 @@ def hostile_cases(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> d
     cases["truncated_data"] = good[:-4]
     cases["header_runs_past_end"] = struct.pack("<Q", n + 64) + good[8:]
     cases["header_length_40MB"] = struct.pack("<Q", 40 * 2**20) + good[8:]
-    cases["header_length_2**64-1"] = struct.pack("<Q", 2**64 - 1) + good[8:]
+    cases["header_length_2_pow_64_minus_1"] = struct.pack("<Q", 2**64 - 1) + good[8:]
     cases["header_length_0"] = struct.pack("<Q", 0) + good[8:]
     cases["too_short"] = good[:5]
+    (a0, a1) = header[a]["data_offsets"]
     cases["gap_between_tensors"] = write_v2(
-        t, m, lambda s: s.replace(f'"data_offsets":{oa}', '"data_offsets":[%d,%d]' % (
-            header[a]["data_offsets"][0] + 4, header[a]["data_offsets"][1] + 4)))
+        t, m, lambda s: s.replace(f'"data_offsets":{oa}', f'"data_offsets":[{a0 + 4},{a1 + 4}]'))
     cases["overlapping_tensors"] = write_v2(t, m, lambda s: s.replace(f'"data_offsets":{ob}', f'"data_offsets":{oa}'))
     cases["offsets_negative"] = write_v2(t, m, lambda s: s.replace(f'"data_offsets":{oa}', '"data_offsets":[-8,0]'))
-    cases["offsets_reversed"] = write_v2(
-        t, m, lambda s: s.replace(f'"data_offsets":{oa}', '"data_offsets":[%d,%d]' % (
-            header[a]["data_offsets"][1], header[a]["data_offsets"][0])))
+    cases["offsets_reversed"] = write_v2(t, m, lambda s: s.replace(f'"data_offsets":{oa}', f'"data_offsets":[{a1},{a0}]'))
     cases["offsets_three"] = write_v2(t, m, lambda s: s.replace(f'"data_offsets":{oa}', f'"data_offsets":{oa[:-1]},0]'))
     cases["dtype_unknown"] = write_v2(t, m, lambda s: s.replace('"dtype":"F32"', '"dtype":"BF16"', 1))
     cases["tensor_entry_extra_member"] = write_v2(t, m, lambda s: s.replace('"dtype":"F32"', '"x":1,"dtype":"F32"', 1))
@@ -191,13 +190,15 @@ def hostile_cases(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> d
     for label, text in (("plus", "+4"), ("leading_zero", "04"), ("bare_dot", "4."), ("dot_first", ".4"),
                         ("hex", "0x4"), ("minus_only", "-")):
         cases[f"number_{label}"] = write_v2(t, _text_edit(m, "architecture", '"units": 4', f'"units": {text}'))
-    cases["integer_2**63"] = write_v2(t, _text_edit(m, "architecture", '"units": 4', f'"units": {2**63}'))
-    cases["integer_20_digits_negative"] = write_v2(t, _text_edit(m, "architecture", '"seed": 0', f'"seed": -{2**63 + 1}'))
+    cases["integer_2_pow_63"] = write_v2(t, _text_edit(m, "architecture", '"units": 4', f'"units": {2**63}'))
+    cases["integer_20_digits_negative"] = write_v2(
+        t, _text_edit(m, "architecture", '"seed": 0', f'"seed": -{2**63 + 1}'))
     cases["dtype_hostile_string"] = write_v2(t, arch(set_config(0, dtype="f4,(2)i8")))
     cases["dtype_float16"] = write_v2(t, arch(set_config(0, dtype="float16")))
     cases["activation_unknown"] = write_v2(t, arch(set_config(1, activation="swish")))
     cases["gru_layer_norm_reset_before"] = write_v2(t, arch(lambda a: a[0].update(
-        {"class": "GRU", "config": {k: v for k, v in a[0]["config"].items() if k not in ("peephole", "unit_forget_bias")}
+        {"class": "GRU",
+         "config": {k: v for k, v in a[0]["config"].items() if k not in ("peephole", "unit_forget_bias")}
          | {"reset_after": False, "layer_norm": True}})))
 
     # 5. Architectures that do not fit their tensors or each other.

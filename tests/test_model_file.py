@@ -97,7 +97,7 @@ def test_paths_that_are_not_model_files(tmp_path, kind):
     for load in (rf.load_model, rf.StreamingModel):
         outcome: list[BaseException | None] = []
 
-        def run():
+        def run(load=load, outcome=outcome):
             try:
                 load(path)
                 outcome.append(None)

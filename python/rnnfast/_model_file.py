@@ -15,7 +15,8 @@ import os
 import stat
 import struct
 import tempfile
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

@@ -21,7 +21,7 @@ from . import optimizers as _optimizers
 from ._model_file import FORMAT_VERSION, FileRefused, parse_json, read_file, write_file
 from .bidirectional import Bidirectional
 from .core_layers import _ACTIVATIONS, Dense, Embedding, TimeDistributed
-from .layers import GRU, LSTM, SimpleRNN, _Recurrent
+from .layers import GRU, LSTM, SimpleRNN
 from .model import Sequential
 from .rnn import RNN
 

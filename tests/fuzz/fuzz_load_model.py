@@ -13,7 +13,6 @@ import sys
 import tempfile
 
 import atheris
-
 import numpy as np
 
 import rnnfast as rf

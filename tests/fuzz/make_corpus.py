@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import struct
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-import hostile_files  # noqa: E402
+import hostile_files  # noqa: E402 (after the path to tests/)
 import rnnfast as rf  # noqa: E402
 from rnnfast import _model_file  # noqa: E402
 
