@@ -65,8 +65,10 @@ def _arch_edit(metadata: dict[str, str], change: Callable[[list[Any]], None]) ->
 
 
 def _text_edit(metadata: dict[str, str], key: str, old: str, new: str) -> dict[str, str]:
-    assert old in metadata[key], (old, metadata[key])
-    return {**metadata, key: metadata[key].replace(old, new, 1)}
+    """metadata[key]'s JSON text (written with json.dumps' default spacing) with `old` replaced by `new`."""
+    text = json.dumps(json.loads(metadata[key]))
+    assert old in text, (old, text)
+    return {**metadata, key: text.replace(old, new, 1)}
 
 
 def hostile_cases(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> dict[str, bytes]:
@@ -158,7 +160,8 @@ def hostile_cases(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> d
         t, m, lambda s: s.replace(f'"data_offsets":{oa}', f'"data_offsets":[{a0 + 4},{a1 + 4}]'))
     cases["overlapping_tensors"] = write_v2(t, m, lambda s: s.replace(f'"data_offsets":{ob}', f'"data_offsets":{oa}'))
     cases["offsets_negative"] = write_v2(t, m, lambda s: s.replace(f'"data_offsets":{oa}', '"data_offsets":[-8,0]'))
-    cases["offsets_reversed"] = write_v2(t, m, lambda s: s.replace(f'"data_offsets":{oa}', f'"data_offsets":[{a1},{a0}]'))
+    cases["offsets_reversed"] = write_v2(
+        t, m, lambda s: s.replace(f'"data_offsets":{oa}', f'"data_offsets":[{a1},{a0}]'))
     cases["offsets_three"] = write_v2(t, m, lambda s: s.replace(f'"data_offsets":{oa}', f'"data_offsets":{oa[:-1]},0]'))
     cases["dtype_unknown"] = write_v2(t, m, lambda s: s.replace('"dtype":"F32"', '"dtype":"BF16"', 1))
     cases["tensor_entry_extra_member"] = write_v2(t, m, lambda s: s.replace('"dtype":"F32"', '"x":1,"dtype":"F32"', 1))
@@ -201,6 +204,13 @@ def hostile_cases(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> d
          "config": {k: v for k, v in a[0]["config"].items() if k not in ("peephole", "unit_forget_bias")}
          | {"reset_after": False, "layer_norm": True}})))
 
+    cases["epsilon_1e-31"] = write_v2(t, arch(set_config(0, layer_norm_epsilon=1e-31)))
+    cases["epsilon_1e31"] = write_v2(t, arch(set_config(0, layer_norm_epsilon=1e31)))
+    cases["shape_9_dimensions"] = write_v2(t, m, lambda s: s.replace('"shape":[2]', '"shape":[1,1,1,1,1,1,1,1,2]'))
+    # a product of many dimensions costs quadratic time unless the reader stops at the tensor's byte span
+    cases["shape_100000_dimensions"] = write_v2(t, m, lambda s: s.replace('"shape":[2]', '"shape":[' + ",".join(
+        ["9"] * 100_000) + "]", 1))
+
     # 5. Architectures that do not fit their tensors or each other.
     cases["class_unknown"] = write_v2(t, arch(lambda a: a[0].update({"class": "ConvLSTM2D"})))
     cases["class_object"] = write_v2(t, arch(lambda a: a[0].update({"class": "object"})))
@@ -225,6 +235,24 @@ def hostile_cases(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> d
         {"format": "rnnfast", "format_version": "2", "architecture": json.dumps([{"class": "Bidirectional", "config": {
             "layer": json.loads(m["architecture"])[0], "backward_layer": json.loads(m["architecture"])[0],
             "merge_mode": "concat"}}])})
+
+    lstm = json.loads(m["architecture"])[0]
+    second = copy.deepcopy(lstm)
+    second["config"].update(units=2, input_size=4, seed=5)
+    cases["inner_layer_not_a_sequence"] = write_v2(
+        {**{k: v for k, v in t.items() if k.startswith("layers.0.")}, "layers.1.kernel": np.zeros((4, 8), f32),
+         "layers.1.recurrent_kernel": np.zeros((2, 8), f32), "layers.1.bias": np.zeros(8, f32)},
+        {"format": "rnnfast", "format_version": "2", "architecture": json.dumps([lstm, second])})
+    cases["time_distributed_after_a_vector"] = write_v2(t, arch(lambda a: a.__setitem__(
+        1, {"class": "TimeDistributed", "config": {"layer": a[1]}})))
+    backward = copy.deepcopy(lstm)
+    backward["config"].update(units=3, go_backwards=True)
+    cases["bidirectional_unequal_units"] = write_v2(
+        {**{f"layers.0.forward/{k[len('layers.0.'):]}": v for k, v in t.items() if k.startswith("layers.0.")},
+         "layers.0.backward/kernel": np.zeros((3, 12), f32), "layers.0.backward/recurrent_kernel":
+             np.zeros((3, 12), f32), "layers.0.backward/bias": np.zeros(12, f32)},
+        {"format": "rnnfast", "format_version": "2", "architecture": json.dumps([{"class": "Bidirectional", "config": {
+            "layer": lstm, "backward_layer": backward, "merge_mode": "concat"}}])})
 
     # 6. Compile settings and the optimiser's state.
     compile_spec = json.loads(m["compile"])

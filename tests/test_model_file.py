@@ -112,6 +112,31 @@ def test_paths_that_are_not_model_files(tmp_path, kind):
         assert os.fspath(path) in str(outcome[0])
 
 
+def test_a_socket_is_not_a_model_file(tmp_path):
+    import socket
+
+    path = tmp_path / "s"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(os.fspath(path))
+        for load in (rf.load_model, rf.StreamingModel):
+            refusal(load, path)
+
+
+def test_data_is_read_only_for_a_header_that_describes_a_model(tmp_path):
+    """A 4 KB sparse file whose header declares 1 TiB of data for a tensor no architecture names: refused from
+    its header, without reading (or allocating) the data."""
+    header = hf.header_text({"x": {"dtype": "F32", "shape": [2**38], "data_offsets": [0, 2**40]}},
+                            {"format": "rnnfast", "format_version": "2", "architecture": "[]"})
+    head = hf.encode_v2(header, b"")
+    path = tmp_path / "sparse.safetensors"
+    with open(path, "wb") as f:
+        f.write(head)
+        f.truncate(len(head) + 2**40)
+    for load in (rf.load_model, rf.StreamingModel):
+        error, peak = refusal(load, path)
+        assert "architecture" in str(error) and peak < 2**20, (error, peak)
+
+
 def test_a_missing_path_is_an_os_error(tmp_path):
     for load in (rf.load_model, rf.StreamingModel):
         with pytest.raises(FileNotFoundError):
@@ -331,6 +356,48 @@ def test_save_flushes_and_leaves_nothing_behind(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # no temporary file left
     np.testing.assert_array_equal(rf.load_model(target).get_weights()[0]["kernel"],
                                   _small_model(0).get_weights()[0]["kernel"])
+
+
+def test_save_keeps_the_permissions_of_the_file_it_replaces(tmp_path):
+    target = tmp_path / "m.safetensors"
+    _small_model(0).save(target)
+    os.chmod(target, 0o600)
+    _small_model(1).save(target)
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    other = tmp_path / "n.safetensors"
+    mask = os.umask(0o077)  # a new file follows the umask of the moment, as open() does
+    try:
+        _small_model(0).save(other)
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(os.stat(other).st_mode) == 0o600
+
+
+def test_save_takes_a_name_as_long_as_the_system_allows(tmp_path):
+    target = tmp_path / ("m" * 240 + ".safetensors")
+    _small_model(0).save(target)
+    rf.load_model(target)
+
+
+@pytest.mark.parametrize("kind", ["merge_mode_none", "embedding_not_first", "foreign_optimizer_slots",
+                                  "epsilon_below_float32"])
+def test_save_refuses_what_load_would_refuse(tmp_path, kind):
+    if kind == "merge_mode_none":
+        model = rf.Sequential([rf.Bidirectional(rf.LSTM(2, input_size=3, seed=0), merge_mode=None)])
+    elif kind == "embedding_not_first":
+        model = rf.Sequential([rf.Dense(2, input_size=3, seed=0), rf.Embedding(4, 2, seed=1)])
+    elif kind == "foreign_optimizer_slots":
+        model = _small_model(0)
+        model.compile(loss="mse", optimizer="adam")
+        model.optimizer.apply({"foo": np.zeros(2)}, {"foo": np.ones(2)})
+    else:
+        model = rf.Sequential([rf.SimpleRNN(2, input_size=1, layer_norm=True, layer_norm_epsilon=1e-40, seed=0)])
+    target = tmp_path / "m.safetensors"
+    target.write_bytes(b"the previous file")
+    with pytest.raises(ValueError, match="cannot be saved"):
+        model.save(target)
+    assert target.read_bytes() == b"the previous file"  # nothing written, not even aside
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
 
 
 def _save_repeatedly(path, seed, rounds):

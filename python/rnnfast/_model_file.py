@@ -16,7 +16,7 @@ import stat
 import struct
 import tempfile
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -24,6 +24,7 @@ FORMAT_VERSION = "2"
 READABLE_VERSIONS = ("1", "2")
 MAX_HEADER_BYTES = 1 << 20
 MAX_JSON_DEPTH = 64
+MAX_DIMENSIONS = 8
 CHECKSUM_PREFIX = b'{"__metadata__":{"file_sha256":"'
 _DIGITS = 64
 _DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8")}
@@ -142,11 +143,14 @@ def _check_tensor_entry(key: str, entry: Any) -> tuple[np.dtype, tuple[int, ...]
         raise FileRefused(f"has tensor {key!r} of dtype {dtype!r}; the format holds F32, F64 and I64")
     if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
         raise FileRefused(f"has tensor {key!r} whose shape is not a list of integers >= 0")
+    if len(shape) > MAX_DIMENSIONS:
+        raise FileRefused(f"has tensor {key!r} whose shape has more than {MAX_DIMENSIONS} dimensions")
     if not isinstance(offsets, list) or len(offsets) != 2 or not all(type(n) is int for n in offsets) \
             or not 0 <= offsets[0] <= offsets[1]:
         raise FileRefused(f"has tensor {key!r} whose data_offsets are not two integers 0 <= begin <= end")
-    if math.prod(shape) * _DTYPES[dtype].itemsize != offsets[1] - offsets[0]:
-        raise FileRefused(f"has tensor {key!r} whose shape {shape} does not fit its {offsets[1] - offsets[0]} bytes")
+    span = offsets[1] - offsets[0]
+    if (0 if 0 in shape else math.prod(shape)) * _DTYPES[dtype].itemsize != span:
+        raise FileRefused(f"has tensor {key!r} whose shape {shape} does not fit its {span} bytes")
     return _DTYPES[dtype], tuple(shape), offsets[0], offsets[1]
 
 
@@ -159,7 +163,10 @@ def _checksum_v2(length: bytes, header: bytes, data: bytes) -> str:
     return h.hexdigest()
 
 
-def _parse(f: Any, size: int) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+HeaderCheck = Callable[[Mapping[str, str], Mapping[str, "tuple[tuple[int, ...], np.dtype]"]], None]
+
+
+def _parse(f: Any, size: int, check_header: HeaderCheck | None) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     if size < 8:
         raise FileRefused(f"is too short to be a model file ({size} bytes)")
     length = _read_exactly(f, 8, "the header length")
@@ -188,35 +195,51 @@ def _parse(f: Any, size: int) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         if not header_bytes.startswith(CHECKSUM_PREFIX) or header_bytes[len(CHECKSUM_PREFIX) + _DIGITS:][:1] != b'"' \
                 or not set(digits.decode("ascii", "replace")) <= _HEX:
             raise FileRefused(f"does not begin its header with {CHECKSUM_PREFIX.decode()} and 64 hex digits")
-    data = _read_exactly(f, end, "the tensors' data")
+    if check_header is not None:  # what the header describes, before any of the data it declares is read
+        check_header(metadata, {key: (shape, dtype) for key, (dtype, shape, _, _) in entries.items()})
+    try:
+        data = _read_exactly(f, end, "the tensors' data")
+    except MemoryError:
+        raise FileRefused(f"is too large to be read into memory ({end} bytes of data)") from None
+    if f.read(1):
+        raise FileRefused("changed while it was read (it grew)")
     if version == "2":
         if _checksum_v2(length, header_bytes, data) != metadata["file_sha256"]:
             raise FileRefused("is damaged: its bytes do not match the checksum in its header")
     elif hashlib.sha256(data).hexdigest() != metadata["data_sha256"]:
         raise FileRefused("is damaged: its tensors' bytes do not match the checksum in its header")
-    tensors = {key: np.frombuffer(data, dtype, math.prod(shape), begin).reshape(shape).astype(dtype.newbyteorder("="))
+    # read-only views of the data where the byte order is the machine's (the readers of the tensors copy them)
+    tensors = {key: _native(np.frombuffer(data, dtype, math.prod(shape), begin).reshape(shape))
                for key, (dtype, shape, begin, _) in entries.items()}
     return tensors, metadata
 
 
-def read_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def _native(arr: np.ndarray) -> np.ndarray:
+    return arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
+
+
+def read_file(path: str | os.PathLike, check_header: HeaderCheck | None = None,
+              ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Tensors and metadata of a valid model file (version 1 or 2); ValueError naming the file otherwise.
-    OSError for a path that cannot be opened."""
+    OSError for a path that cannot be opened. check_header(metadata, {tensor: (shape, dtype)}) may refuse the
+    file (raising FileRefused) once its header has passed, before its data is read."""
     name = os.fspath(path)
-    # O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below as not a regular file)
-    fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
+        if not stat.S_ISREG(os.stat(name).st_mode):  # a socket, a device, a FIFO: refused before it is opened
             raise FileRefused("is not a regular file")
-        with os.fdopen(fd, "rb") as f:
-            fd = -1  # the file object closes it
-            return _parse(f, info.st_size)
+        # O_NONBLOCK: should the path become a FIFO now, opening it does not wait for a writer (fstat refuses it)
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise FileRefused("is not a regular file")
+            with os.fdopen(fd, "rb") as f:
+                fd = -1  # the file object closes it
+                return _parse(f, os.fstat(f.fileno()).st_size, check_header)
+        finally:
+            if fd >= 0:
+                os.close(fd)
     except FileRefused as error:
         raise ValueError(f"{name!r} {error}") from None
-    finally:
-        if fd >= 0:
-            os.close(fd)
 
 
 # ---- writing -------------------------------------------------------------------------------------------------
@@ -245,22 +268,25 @@ def _encode(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> t
 
 def write_file(path: str | os.PathLike, tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> None:
     """Writes a version 2 file: `metadata` (strings; format and format_version included) with the checksum put
-    first, then `tensors`. Atomic: a new file beside the target, flushed to disk, renamed over it."""
+    first, then `tensors`. Atomic: a new file beside the target, flushed to disk, renamed over it (a link at the
+    target is replaced, not written through). The file keeps an existing target's permissions, else gets what
+    open() would give it."""
     if "file_sha256" in metadata:
         raise ValueError("metadata must not hold file_sha256: write_file computes it")
     head, blobs = _encode(tensors, metadata)
     target = os.path.abspath(os.fspath(path))
     folder = os.path.dirname(target)
     # mkstemp creates the file exclusively under an unpredictable name: nothing planted there is followed
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=".rnnfast-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
+            if hasattr(os, "fchmod"):  # on the open file: a path could be swapped for a link meanwhile
+                os.fchmod(f.fileno(), _mode_for(target))
             f.write(head)
             for blob in blobs:
                 f.write(blob)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # as open() would create it: mkstemp's 0600 makes it private
         os.replace(tmp, target)
     except BaseException:
         try:
@@ -271,7 +297,17 @@ def write_file(path: str | os.PathLike, tensors: Mapping[str, np.ndarray], metad
     _fsync_folder(folder)
 
 
-def _read_umask() -> int:
+def _mode_for(target: str) -> int:
+    try:
+        info = os.lstat(target)
+        if stat.S_ISREG(info.st_mode):
+            return stat.S_IMODE(info.st_mode)
+    except FileNotFoundError:
+        pass
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
     try:  # Linux tells it without changing it
         with open("/proc/self/status") as f:
             for line in f:
@@ -279,12 +315,9 @@ def _read_umask() -> int:
                     return int(line.split()[1], 8)
     except (OSError, ValueError, IndexError):
         pass
-    mask = os.umask(0o022)
+    mask = os.umask(0o022)  # elsewhere the only way to read it is to set it
     os.umask(mask)
     return mask
-
-
-_UMASK = _read_umask()
 
 
 def _fsync_folder(folder: str) -> None:

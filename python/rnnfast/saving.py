@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from typing import Any, Callable
 
 import numpy as np
@@ -60,6 +61,14 @@ def _number(low: float, high: float | None = None, open_low: bool = False, allow
     return check
 
 
+def _between(low: float, high: float) -> Check:
+    def check(v: Any) -> str | None:
+        if type(v) not in (int, float):
+            return "must be a number"
+        return None if low <= v <= high else f"must be >= {low} and <= {high}"
+    return check
+
+
 def _choice(*choices: Any) -> Check:
     return lambda v: None if type(v) is str and v in choices else f"must be one of {', '.join(map(repr, choices))}"
 
@@ -69,7 +78,7 @@ _RECURRENT_MEMBERS: dict[str, Check] = {
     "units": _integer(1), "input_size": _integer(1), "return_sequences": _boolean, "return_state": _false,
     "go_backwards": _boolean, "stateful": _boolean, "time_major": _false, "dropout": _RATE,
     "recurrent_dropout": _RATE, "seed": _SEED, "dtype": _DTYPE, "check_finite": _boolean, "layer_norm": _boolean,
-    "layer_norm_epsilon": _number(0.0, open_low=True),
+    "layer_norm_epsilon": _between(1e-30, 1e30),  # float32 holds it as a normal number
 }
 _RECURRENT_CLASSES: dict[str, tuple[type, dict[str, Check]]] = {
     "SimpleRNN": (SimpleRNN, {**_RECURRENT_MEMBERS, "activation": _choice("tanh", "relu")}),
@@ -117,11 +126,14 @@ def _object(value: Any, members: dict[str, Check] | set[str], where: str) -> dic
 
 # ---- the architecture: checked layer by layer, each giving its expected tensors and output features -----------
 class _Plan:
-    """One layer of a checked architecture: how to build it and what the file must hold for it."""
+    """One layer of a checked architecture: how to build it, what the file must hold for it, the features it
+    takes (None: an Embedding's ids) and gives, whether it needs a sequence as input and whether it gives one
+    (None: what it was given)."""
 
     def __init__(self, build: Callable[[], Any], weights: dict[str, tuple[tuple[int, ...], str]],
-                 input_size: int | None, output_size: int) -> None:
+                 input_size: int | None, output_size: int, needs_sequence: bool, gives_sequence: bool | None) -> None:
         self.build, self.weights, self.input_size, self.output_size = build, weights, input_size, output_size
+        self.needs_sequence, self.gives_sequence = needs_sequence, gives_sequence
 
 
 def _recurrent_plan(entry: Any, where: str) -> tuple[_Plan, str, dict[str, Any]]:
@@ -138,7 +150,7 @@ def _recurrent_plan(entry: Any, where: str) -> tuple[_Plan, str, dict[str, Any]]
     except (TypeError, ValueError) as error:
         raise FileRefused(f"has {where} ({entry['class']}) whose config is refused: {error}") from None
     plan = _Plan(lambda: cls(**unbuilt), {k: (s, config["dtype"]) for k, s in shapes.items()}, config["input_size"],
-                 config["units"])
+                 config["units"], True, config["return_sequences"])
     return plan, entry["class"], config
 
 
@@ -161,11 +173,11 @@ def _layer_plan(entry: Any, where: str) -> _Plan:
             shapes["bias"] = ((c["units"],), c["dtype"])
         unbuilt = {**c, "input_size": None}
         build = (lambda: TimeDistributed(Dense(**unbuilt))) if cls == "TimeDistributed" else (lambda: Dense(**unbuilt))
-        return _Plan(build, shapes, c["input_size"], c["units"])
+        return _Plan(build, shapes, c["input_size"], c["units"], cls == "TimeDistributed", None)
     if cls == "Embedding":
         c = _object(entry["config"], _EMBEDDING_MEMBERS, f"{where} (Embedding) config")
         return _Plan(lambda: Embedding(**c), {"embeddings": ((c["input_dim"], c["output_dim"]), c["dtype"])}, None,
-                     c["output_dim"])
+                     c["output_dim"], False, True)
     if cls == "Bidirectional":
         c = _object(entry["config"], {"layer", "backward_layer", "merge_mode"}, f"{where} (Bidirectional) config")
         if type(c["merge_mode"]) is not str or c["merge_mode"] not in _MERGE_MODES:
@@ -173,15 +185,16 @@ def _layer_plan(entry: Any, where: str) -> _Plan:
                               f"{', '.join(map(repr, _MERGE_MODES))}, got {c['merge_mode']!r}")
         forward, fcls, fc = _recurrent_plan(c["layer"], f"{where}'s forward layer")
         backward, bcls, bc = _recurrent_plan(c["backward_layer"], f"{where}'s backward layer")
-        if fcls != bcls or fc["return_sequences"] != bc["return_sequences"] or fc["dtype"] != bc["dtype"] \
-                or fc["go_backwards"] == bc["go_backwards"] or fc["input_size"] != bc["input_size"]:
+        if fcls != bcls or any(fc[k] != bc[k] for k in ("units", "return_sequences", "dtype", "input_size")) \
+                or fc["go_backwards"] == bc["go_backwards"]:
             raise FileRefused(f"has {where} (Bidirectional) whose two layers are not of one class with equal "
-                              "return_sequences, dtype and input_size and opposite go_backwards")
+                              "units, return_sequences, dtype and input_size and opposite go_backwards")
         weights = {f"{side}/{k}": v for side, plan in (("forward", forward), ("backward", backward))
                    for k, v in plan.weights.items()}
         merge = c["merge_mode"]
         return _Plan(lambda: Bidirectional(forward.build(), merge_mode=merge, backward_layer=backward.build()),
-                     weights, fc["input_size"], forward.output_size * (2 if merge == "concat" else 1))
+                     weights, fc["input_size"], forward.output_size * (2 if merge == "concat" else 1), True,
+                     fc["return_sequences"])
     raise FileRefused(f"has {where} of an unknown class {cls!r}")
 
 
@@ -189,12 +202,18 @@ def _architecture_plans(architecture: Any) -> list[_Plan]:
     if not isinstance(architecture, list) or not architecture:
         raise FileRefused("has an architecture that is not a non-empty list of layers")
     plans = [_layer_plan(entry, f"layer {i}") for i, entry in enumerate(architecture)]
+    sequence, ended = True, -1  # the model's input is a sequence; `ended`: the layer that made it a vector
     for i, plan in enumerate(plans):
         if i > 0 and plan.input_size is None:
             raise FileRefused(f"has an Embedding as layer {i}; an Embedding can only be the first layer")
         if i > 0 and plan.input_size != plans[i - 1].output_size:
             raise FileRefused(f"has layer {i} taking {plan.input_size} features where layer {i - 1} gives "
                               f"{plans[i - 1].output_size}")
+        if plan.needs_sequence and not sequence:
+            raise FileRefused(f"has layer {i} ({architecture[i]['class']}) whose input is not a sequence (layer "
+                              f"{ended} has return_sequences false)")
+        if plan.gives_sequence is not None:
+            sequence, ended = plan.gives_sequence, i
     return plans
 
 
@@ -218,16 +237,17 @@ def _compile_spec(text: str) -> tuple[_losses.Loss, _optimizers.Optimizer, list[
     return _losses.get(loss["name"], **loss_config), optimizer_cls(**config), metrics
 
 
-def _check_tensors(tensors: dict[str, np.ndarray], plans: list[_Plan], optimizer: _optimizers.Optimizer | None,
-                   ) -> None:
-    """The file holds exactly the weights of `plans` (and, compiled, the optimiser's state), each as expected."""
+def _check_tensors(tensors: Mapping[str, tuple[tuple[int, ...], Any]], plans: list[_Plan],
+                   optimizer: _optimizers.Optimizer | None) -> None:
+    """The file holds exactly the weights of `plans` (and, compiled, the optimiser's state), each as expected.
+    `tensors`: every tensor's shape and dtype."""
     expected = {f"layers.{i}.{k}": v for i, plan in enumerate(plans) for k, v in plan.weights.items()}
     for name, (shape, dtype) in expected.items():
         if name not in tensors:
             raise FileRefused(f"has no tensor {name!r}, which the architecture needs")
-        if tensors[name].shape != shape or tensors[name].dtype != dtype:
-            raise FileRefused(f"has tensor {name!r} of shape {list(tensors[name].shape)} and dtype "
-                              f"{tensors[name].dtype} where the architecture needs {list(shape)} and {dtype}")
+        if tensors[name] != (shape, dtype):
+            raise FileRefused(f"has tensor {name!r} of shape {list(tensors[name][0])} and dtype {tensors[name][1]} "
+                              f"where the architecture needs {list(shape)} and {dtype}")
     state = {k: v for k, v in tensors.items() if k.startswith("optimizer.")}
     unknown = sorted(set(tensors) - set(expected) - set(state))
     if unknown:
@@ -236,9 +256,8 @@ def _check_tensors(tensors: dict[str, np.ndarray], plans: list[_Plan], optimizer
         if state:
             raise FileRefused(f"has optimiser tensors {sorted(state)[:5]} but no compile settings")
         return
-    iterations = state.pop("optimizer.iterations", None)
-    if iterations is None or iterations.shape != () or iterations.dtype != np.int64 or int(iterations) < 0:
-        raise FileRefused("has compile settings but no optimizer.iterations as an int64 scalar >= 0")
+    if state.pop("optimizer.iterations", None) != ((), "int64"):
+        raise FileRefused("has compile settings but no optimizer.iterations as an int64 scalar")
     slots = optimizer._slot_count()
     for name, (shape, dtype) in expected.items():
         param = name[len("layers."):].replace(".", "/", 1)
@@ -247,11 +266,20 @@ def _check_tensors(tensors: dict[str, np.ndarray], plans: list[_Plan], optimizer
             raise FileRefused(f"has some but not all {slots} optimiser slots of {param!r}")
         for k in range(slots if all(present) else 0):
             slot = state.pop(f"optimizer.{param}/{k}")
-            if slot.shape != shape or slot.dtype != dtype:
-                raise FileRefused(f"has optimiser slot {param}/{k} of shape {list(slot.shape)} and dtype "
-                                  f"{slot.dtype} where its weight has {list(shape)} and {dtype}")
+            if slot != (shape, dtype):
+                raise FileRefused(f"has optimiser slot {param}/{k} of shape {list(slot[0])} and dtype {slot[1]} "
+                                  f"where its weight has {list(shape)} and {dtype}")
     if state:
         raise FileRefused(f"has optimiser tensors that belong to no weight: {sorted(state)[:5]}")
+
+
+def _check_model(metadata: Mapping[str, str], tensors: Mapping[str, tuple[tuple[int, ...], Any]],
+                 ) -> tuple[list[_Plan], tuple[_losses.Loss, _optimizers.Optimizer, list[str]] | None]:
+    """Everything of a model file but its data: the layers, the compile settings, the tensors they demand."""
+    plans = _architecture_plans(parse_json(metadata["architecture"], "its architecture"))
+    compiled = _compile_spec(metadata["compile"]) if "compile" in metadata else None
+    _check_tensors(tensors, plans, None if compiled is None else compiled[1])
+    return plans, compiled
 
 
 # ---- saving and loading --------------------------------------------------------------------------------------
@@ -278,39 +306,51 @@ def save_model(model: Sequential, path: str | os.PathLike) -> None:
         if not weights:
             raise ValueError(f"layer {i} has no weights yet: call the model (or build its layers) before saving")
         tensors.update({f"layers.{i}.{k}": v for k, v in weights.items()})
-    metadata = {"format": "rnnfast", "format_version": FORMAT_VERSION, "architecture": json.dumps(architecture)}
+    compact = {"separators": (",", ":"), "allow_nan": False}
+    metadata = {"format": "rnnfast", "format_version": FORMAT_VERSION,
+                "architecture": json.dumps(architecture, **compact)}
     if model.loss is not None and model.optimizer is not None:
         metadata["compile"] = json.dumps({
             "loss": {"name": model.loss.name, "config": model.loss.get_config()},
             "optimizer": {"class": type(model.optimizer).__name__, "config": model.optimizer.get_config()},
             "metrics": model.metrics,
-        })
+        }, **compact)
         tensors.update({f"optimizer.{k}": v for k, v in model.optimizer.get_state().items()})
-    write_file(path, tensors, metadata)
+    arrays = {k: np.asarray(v) for k, v in tensors.items()}
+    try:  # what load_model would refuse is not written (the file at `path` stays as it was)
+        _check_model(metadata, {k: (v.shape, v.dtype) for k, v in arrays.items()})
+    except FileRefused as error:
+        raise ValueError(f"this model cannot be saved: the file {error}") from None
+    write_file(path, arrays, metadata)
 
 
 def load_model(path: str | os.PathLike) -> Sequential:
     """Reads a file written by save_model (or Sequential.save): the same layers, weights, loss, optimiser and
     optimiser state. A damaged, hostile or foreign file raises ValueError saying what is wrong, before any layer
     is built; a path that cannot be opened raises OSError."""
-    tensors, metadata = read_file(path)
-    try:
-        plans = _architecture_plans(parse_json(metadata["architecture"], "its architecture"))
-        compiled = _compile_spec(metadata["compile"]) if "compile" in metadata else None
-        _check_tensors(tensors, plans, None if compiled is None else compiled[1])
-    except FileRefused as error:
-        raise ValueError(f"{os.fspath(path)!r} {error}") from None
+    checked: list[Any] = []
+    tensors, metadata = read_file(path, lambda meta, specs: checked.extend(_check_model(meta, specs)))
+    plans, compiled = checked
+    if compiled is not None and int(tensors["optimizer.iterations"]) < 0:
+        raise ValueError(f"{os.fspath(path)!r} has a negative optimizer.iterations")
+    by_layer: list[dict[str, np.ndarray]] = [{} for _ in plans]
+    state: dict[str, np.ndarray] = {}
+    for key, value in tensors.items():
+        if key.startswith("optimizer."):
+            state[key[len("optimizer."):]] = value
+        else:
+            index, weight = key[len("layers."):].split(".", 1)
+            by_layer[int(index)][weight] = value
     try:  # the checks above leave nothing for these to refuse; a refusal still names the file
         layers = [plan.build() for plan in plans]
-        for i, layer in enumerate(layers):
-            prefix = f"layers.{i}."
-            layer.set_weights({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        for layer, weights in zip(layers, by_layer):
+            layer.set_weights(weights)
         model = Sequential(layers)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{os.fspath(path)!r} holds a model rnnfast cannot build: {error}") from None
     if compiled is not None:
         loss, optimizer, metrics = compiled
-        optimizer.set_state({k[len("optimizer."):]: v for k, v in tensors.items() if k.startswith("optimizer.")})
+        optimizer.set_state(state)
         model.compile(loss=loss, optimizer=optimizer, metrics=metrics)
     return model
 

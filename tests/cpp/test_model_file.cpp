@@ -2,10 +2,14 @@
 // (model_file_writer.hpp) load, stream without allocating and give the outputs of the same model built in code,
 // in version 2 and version 1; every rule of the format refuses a file that breaks it, with ModelFileError and
 // a message naming what is wrong; hostile sizes (overflowing shapes, huge header lengths, non-regular files)
-// are refused before anything is sized from them; numbers are read alike in any locale; the public API refuses
-// overflowing sizes with std::invalid_argument. (The Python tests check files saved by Python.)
+// are refused before anything is sized from them; the data is read only for a header that describes a valid
+// model; reading a path leaves no descriptor open and never blocks on a FIFO swapped in; numbers are read alike
+// in any locale; the public API refuses overflowing sizes with std::invalid_argument. (The Python tests check
+// files saved by Python.)
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <clocale>
 #include <cmath>
 #include <cstdint>
@@ -16,6 +20,7 @@
 #include <limits>
 #include <new>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "rnnfast/rnnfast.hpp"
@@ -210,6 +215,11 @@ void test_header() {
   refused(edited_header("\"shape\":[1,16]", "\"shape\":[1,-16]"), "shape is not an array of integers",
           "a negative dimension");
   refused(edited_header("\"shape\":[1,16]", "\"shape\":[2,16]"), "does not fit its 64 bytes", "a shape too large");
+  refused(edited_header("\"shape\":[1,16]", "\"shape\":[1,1,1,1,1,1,1,1,16]"),
+          "has tensor 'layers.0.kernel' whose shape has more than 8 dimensions", "a shape of 9 dimensions");
+  refused(edited_header("\"shape\":[1,16]", "\"shape\":[1,1,1,1,1,1,1,16]"),
+          "'layers.0.kernel' of the wrong shape or dtype: [1, 1, 1, 1, 1, 1, 1, 16] F32",
+          "a shape of 8 dimensions passes the header (and is then the wrong shape)");
   refused(edited_header("\"data_offsets\":[0,64]", "\"data_offsets\":[0,64,64]"), "data_offsets are not two integers",
           "three offsets");
   refused(edited_header("\"data_offsets\":[0,64]", "\"data_offsets\":[64,0]"), "data_offsets are not two integers",
@@ -325,6 +335,13 @@ void test_architecture() {
           "epsilon: Infinity");
   refused(edited_architecture("\"layer_norm_epsilon\":0.001", "\"layer_norm_epsilon\":0"), "'layer_norm_epsilon'",
           "epsilon: 0");
+  const std::string epsilon_rule = "'layer_norm_epsilon' must be a number >= 1e-30 and <= 1e30";
+  for (const char* epsilon : {"1e-30", "1e30", "1E+30", "0.000000000000000000000000000001"})
+    loads(edited_architecture("\"layer_norm_epsilon\":0.001", std::string("\"layer_norm_epsilon\":") + epsilon),
+          std::string("epsilon: ") + epsilon);
+  for (const char* epsilon : {"9.99999999999999e-31", "1.000000000000001e30", "1e-31", "1e31", "-1e-3", "1e-400"})
+    refused(edited_architecture("\"layer_norm_epsilon\":0.001", std::string("\"layer_norm_epsilon\":") + epsilon),
+            "layer 0 (LSTM) config whose " + epsilon_rule, std::string("epsilon: ") + epsilon);
   refused(edited_architecture("\"dropout\":0.0", "\"dropout\":1.0"), "'dropout' must be a number >= 0 and < 1",
           "dropout: 1");
   refused(edited_architecture("\"recurrent_dropout\":0.0", "\"recurrent_dropout\":-0.5"), "'recurrent_dropout'",
@@ -435,10 +452,84 @@ void test_architecture() {
     refused(edited_architecture("\"go_backwards\":true", "\"go_backwards\":false", bidirectional),
             "opposite go_backwards",
             "a Bidirectional with equal go_backwards");
+    const std::string backward_entry = lstm_entry(2, 1, true);
+    refused(edited_architecture(backward_entry, replaced(backward_entry, "\"units\":2", "\"units\":3"), bidirectional),
+            "has layer 0 (Bidirectional) whose two layers are not of one class with equal units, return_sequences, "
+            "dtype and input_size and opposite go_backwards",
+            "a Bidirectional whose layers have different units");
+    refused(edited_architecture(backward_entry,
+                                replaced(backward_entry, "\"layer_norm_epsilon\":0.001", "\"layer_norm_epsilon\":1e31"),
+                                bidirectional),
+            "layer 0's backward layer (LSTM) config whose " + epsilon_rule,
+            "a Bidirectional whose backward layer's epsilon is out of range");
+    refused(edited_architecture("\"layer_norm_epsilon\":0.001", "\"layer_norm_epsilon\":1e-31", bidirectional),
+            "layer 0's forward layer (LSTM) config whose " + epsilon_rule,
+            "a Bidirectional whose forward layer's epsilon is out of range");
     Parts backwards = lstm_dense();
     backwards.architecture = replaced(backwards.architecture, "\"go_backwards\":false", "\"go_backwards\":true");
     refused(file_of(backwards), cannot, "go_backwards: true");
   }
+}
+
+// A recurrent layer entry that gives only its last step's output.
+std::string last_step_only(const std::string& entry) {
+  return replaced(entry, "\"return_sequences\":true", "\"return_sequences\":false");
+}
+
+void test_sequences() {
+  const std::string not_a_sequence = "whose input is not a sequence (layer 0 has return_sequences false)";
+  Parts head = lstm_dense();
+  head.architecture = "[" + last_step_only(lstm_entry(4, 1)) + "," + dense_entry(2, 4) + "]";
+  loads(file_of(head), "Dense after return_sequences false");
+  Parts last = lstm_dense();
+  last.architecture = "[" + lstm_entry(4, 1) + "," + last_step_only(lstm_entry(2, 4)) + "]";
+  last.tensors.clear();
+  add_lstm_weights(last.tensors, 0, 4, 1);
+  add_lstm_weights(last.tensors, 1, 2, 4);
+  loads(file_of(last), "an LSTM of sequences, then one of return_sequences false");
+  Parts dense_first;
+  dense_first.architecture = "[" + dense_entry(4, 1) + "," + lstm_entry(2, 4) + "]";
+  add_dense_weights(dense_first.tensors, 0, 4, 1);
+  add_lstm_weights(dense_first.tensors, 1, 2, 4);
+  loads(file_of(dense_first), "a Dense on the model's input gives a sequence");
+
+  Parts stacked;
+  stacked.architecture = "[" + last_step_only(lstm_entry(4, 1)) + "," + lstm_entry(2, 4) + "]";
+  add_lstm_weights(stacked.tensors, 0, 4, 1);
+  add_lstm_weights(stacked.tensors, 1, 2, 4);
+  refused(file_of(stacked), "has layer 1 (LSTM) " + not_a_sequence, "an LSTM after return_sequences false");
+  Parts through_dense;
+  through_dense.architecture =
+      "[" + last_step_only(lstm_entry(4, 1)) + "," + dense_entry(4, 4) + "," + lstm_entry(2, 4) + "]";
+  add_lstm_weights(through_dense.tensors, 0, 4, 1);
+  add_dense_weights(through_dense.tensors, 1, 4, 4);
+  add_lstm_weights(through_dense.tensors, 2, 2, 4);
+  refused(file_of(through_dense), "has layer 2 (LSTM) " + not_a_sequence,
+          "an LSTM after a Dense after return_sequences false");
+  Parts time_distributed = head;
+  time_distributed.architecture = "[" + last_step_only(lstm_entry(4, 1)) +
+                                  ",{\"class\":\"TimeDistributed\",\"config\":{\"layer\":" + dense_entry(2, 4) + "}}]";
+  refused(file_of(time_distributed), "has layer 1 (TimeDistributed) " + not_a_sequence,
+          "a TimeDistributed after return_sequences false");
+  Parts bidirectional_after;
+  bidirectional_after.architecture = "[" + last_step_only(lstm_entry(4, 1)) +
+                                     ",{\"class\":\"Bidirectional\",\"config\":{\"layer\":" + lstm_entry(2, 4) +
+                                     ",\"backward_layer\":" + lstm_entry(2, 4, true) + ",\"merge_mode\":\"sum\"}}]";
+  add_lstm_weights(bidirectional_after.tensors, 0, 4, 1);
+  add_lstm_weights(bidirectional_after.tensors, 1, 2, 4, "forward/");
+  add_lstm_weights(bidirectional_after.tensors, 1, 2, 4, "backward/");
+  refused(file_of(bidirectional_after), "has layer 1 (Bidirectional) " + not_a_sequence,
+          "a Bidirectional after return_sequences false");
+  Parts bidirectional_before;  // a Bidirectional's output is a sequence as its forward layer's is
+  bidirectional_before.architecture = "[{\"class\":\"Bidirectional\",\"config\":{\"layer\":" +
+                                      last_step_only(lstm_entry(2, 1)) + ",\"backward_layer\":" +
+                                      last_step_only(lstm_entry(2, 1, true)) + ",\"merge_mode\":\"sum\"}}," +
+                                      lstm_entry(2, 2) + "]";
+  add_lstm_weights(bidirectional_before.tensors, 0, 2, 1, "forward/");
+  add_lstm_weights(bidirectional_before.tensors, 0, 2, 1, "backward/");
+  add_lstm_weights(bidirectional_before.tensors, 1, 2, 2);
+  refused(file_of(bidirectional_before), "has layer 1 (LSTM) " + not_a_sequence,
+          "an LSTM after a Bidirectional of return_sequences false");
 }
 
 // Adam's state (2 slots per weight) for the reference model.
@@ -512,6 +603,121 @@ void test_compile_settings() {
           "'from_logits' must be a boolean", "from_logits: 0");
 }
 
+// The header, architecture, compile settings and tensor set are checked before the data is read; the checksum,
+// which needs the data, after them, and optimizer.iterations' value last.
+void test_data_read_last() {
+  Parts unchained = lstm_dense();
+  unchained.architecture =
+      replaced(unchained.architecture, "\"units\":4,\"input_size\":1", "\"units\":3,\"input_size\":1");
+  refused(assemble(header_of(unchained), data_of(unchained), false), "taking 4 features where layer 0 gives 3",
+          "an architecture that does not chain, with a wrong checksum: the architecture is named");
+  Parts wrong_shape = lstm_dense();
+  wrong_shape.tensors[0] = weight("layers.0.kernel", {16, 1});
+  refused(assemble(header_of(wrong_shape), data_of(wrong_shape), false), "'layers.0.kernel' of the wrong shape",
+          "a tensor of the wrong shape, with a wrong checksum: the tensor is named");
+  Parts uncompiled = compiled();
+  uncompiled.compile.clear();
+  refused(assemble(header_of(uncompiled), data_of(uncompiled), false), "but no compile settings",
+          "optimizer tensors without compile settings, with a wrong checksum");
+
+  Parts negative = compiled();
+  negative.tensors[5] = int64_scalar("optimizer.iterations", -1);
+  std::string damaged = file_of(negative);
+  damaged[damaged.size() - 1] ^= 0x01;
+  refused(damaged, "do not match the checksum", "optimizer.iterations < 0 in damaged data: the checksum first");
+  negative.version = "1";
+  refused(file_of(negative), "has no optimizer.iterations", "optimizer.iterations < 0 (version 1)");
+  damaged = file_of(negative);
+  damaged[damaged.size() - 1] ^= 0x01;
+  refused(damaged, "do not match the checksum", "optimizer.iterations < 0 in damaged version 1 data");
+
+  // a header declaring 64 GiB of data in a sparse file: refused for its tensor without reading (or sizing) the data
+  Parts one;
+  one.architecture = lstm_dense().architecture;
+  one.tensors = {weight("layers.0.kernel", {1, 16})};
+  const std::uint64_t declared = std::uint64_t(1) << 36;
+  const std::string header = replaced(replaced(header_of(one), "\"shape\":[1,16]", "\"shape\":[16,1073741824]"),
+                                      "[0,64]", "[0," + std::to_string(declared) + "]");
+  const std::string path = write("model_sparse.safetensors", assemble(header, "", true));
+  std::error_code error;
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) + declared, error);
+  if (error) {
+    std::printf("note: no sparse file of 64 GiB (%s); its test is skipped\n", error.message().c_str());
+  } else {
+    expect_refused(outcome_of_path(path), "'layers.0.kernel' of the wrong shape or dtype: [16, 1073741824] F32",
+                   "a header declaring 64 GiB of data for a tensor the architecture does not have");
+  }
+  std::filesystem::remove(path, error);
+}
+
+#if defined(__linux__)
+std::size_t open_descriptors() {
+  std::size_t n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) n += entry.is_symlink() ? 1 : 0;
+  return n;
+}
+#endif
+
+// Reading a path: the descriptor is closed on every path out, and a path swapped for a FIFO never blocks.
+void test_reading_a_path() {
+  const std::string good = file_of(lstm_dense());
+  std::string damaged = good;
+  damaged[damaged.size() - 1] ^= 0x01;
+  const std::string unchained = edited_architecture("\"units\":4,\"input_size\":1", "\"units\":3,\"input_size\":1");
+  const std::vector<std::string> written = {write("model_fd_ok.safetensors", good),
+                                            write("model_fd_short.safetensors", good.substr(0, 5)),
+                                            write("model_fd_header.safetensors", good.substr(0, 200)),
+                                            write("model_fd_damaged.safetensors", damaged),
+                                            write("model_fd_chain.safetensors", unchained)};
+  std::vector<std::string> paths = written;
+  paths.insert(paths.end(), {"no_such_file.safetensors", std::filesystem::temp_directory_path().string()});
+#if defined(__linux__)
+  outcome_of_path(paths[0]);  // so that whatever the library opens once for good is open before the count
+  const std::size_t before = open_descriptors();
+  for (int round = 0; round < 3; ++round)
+    for (const std::string& path : paths) outcome_of_path(path);
+  check(open_descriptors() == before, "reading files (valid or refused at any check) leaves no descriptor open");
+#endif
+  check(outcome_of_path(paths[0]).empty(), "a valid file loads from its path");
+  for (const std::string& path : written) std::remove(path.c_str());
+
+  // a symbolic link swapped, again and again, between a valid file and a FIFO nobody writes to
+  const auto temp = std::filesystem::temp_directory_path();
+  const std::string file = write("model_swap_ok.safetensors", good), fifo = (temp / "rnnfast_swap_fifo").string(),
+                    link = (temp / "rnnfast_swap_link").string(), next = (temp / "rnnfast_swap_next").string();
+  for (const std::string& path : {fifo, link, next}) std::remove(path.c_str());
+  if (mkfifo(fifo.c_str(), 0600) != 0 || symlink(file.c_str(), link.c_str()) != 0) {
+    std::printf("note: no FIFO or symbolic link could be made; the swap test is skipped\n");
+    for (const std::string& path : {file, fifo, link}) std::remove(path.c_str());
+    return;
+  }
+  std::atomic<bool> stop{false};
+  std::thread swapper([&] {
+    for (bool to_fifo = false; !stop; to_fifo = !to_fifo) {
+      std::remove(next.c_str());
+      if (symlink((to_fifo ? fifo : file).c_str(), next.c_str()) == 0) std::rename(next.c_str(), link.c_str());
+    }
+  });
+  alarm(60);  // a read blocked on the FIFO ends the test (as a failure) rather than hang it
+  int loaded = 0, refused_fifo = 0, other = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const std::string message = outcome_of_path(link);
+    if (message.empty()) {
+      ++loaded;
+    } else if (message.find("is not a regular file") != std::string::npos) {
+      ++refused_fifo;
+    } else if (other++ == 0) {
+      std::printf("  swapped path: %s\n", message.c_str());
+    }
+  }
+  alarm(0);
+  stop = true;
+  swapper.join();
+  check(other == 0, "a path swapped between a file and a FIFO either loads or is not a regular file");
+  std::printf("note: the swapped path loaded %d times and was refused as a FIFO %d times\n", loaded, refused_fifo);
+  for (const std::string& path : {file, fifo, link, next}) std::remove(path.c_str());
+}
+
 void test_hostile_sizes() {
   // SimpleRNN(4) on 2^62 + 1024 inputs: the kernel's element count wraps to 4096 in 64 bits
   Parts p;
@@ -579,7 +785,10 @@ int main() {
   test_json();
   test_numbers_in_another_locale();
   test_architecture();
+  test_sequences();
   test_compile_settings();
+  test_data_read_last();
+  test_reading_a_path();
   test_hostile_sizes();
   std::printf("%s\n", g_failures == 0 ? "all model-file tests passed" : "model-file tests FAILED");
   return g_failures == 0 ? 0 : 1;

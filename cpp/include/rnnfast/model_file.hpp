@@ -6,11 +6,12 @@
 //   file.tensor<float>("layers.0.kernel"); // a weight, converted
 //
 // Reading checks everything the specification demands, in an order that takes no memory beyond the file's own
-// size before the file has passed: the header's length (at most 1 MiB) before the header is read, the header
-// (strict JSON, the metadata, every tensor's entry and the tiling of the data) before the data is read, then
-// the checksum (version 2: of the whole file; version 1: of the data), the architecture, the compile settings
-// and the exact set of tensors with their shapes and dtypes. Any failure throws ModelFileError naming the file
-// and what is wrong; no other exception leaves read() or from_bytes().
+// size before the file has passed: the header's length (at most 1 MiB) before the header is read; the header
+// (strict JSON, the metadata, every tensor's entry and the tiling of the data), the architecture, the compile
+// settings and the exact set of tensors with their shapes and dtypes before the data is read; then the checksum
+// (version 2: of the whole file; version 1: of the data) and what needs the data (optimizer.iterations >= 0).
+// Any failure throws ModelFileError naming the file and what is wrong; no other exception leaves read() or
+// from_bytes().
 #pragma once
 
 #include <algorithm>
@@ -28,6 +29,14 @@
 #include <system_error>
 #include <utility>
 #include <vector>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#endif
 
 #include "rnnfast/checked_size.hpp"
 #include "rnnfast/json.hpp"
@@ -102,29 +111,13 @@ class ModelFile {
   // Version 2's header starts with these bytes, then the checksum's 64 hexadecimal digits and a '"'.
   static constexpr std::string_view kChecksumPrefix = "{\"__metadata__\":{\"file_sha256\":\"";
   static constexpr std::size_t kChecksumDigits = 64;
+  static constexpr std::size_t kMaxDimensions = 8;
 
   // The file at `path`; ModelFileError for anything but a valid model file (also a missing or unreadable one).
   static ModelFile read(const std::string& path) {
     ModelFile f;
     f.name_ = path;
-    f.guarded([&] {
-      std::error_code error;
-      const auto status = std::filesystem::status(path, error);
-      if (error) f.fail("cannot open: " + error.message());
-      if (!std::filesystem::is_regular_file(status)) f.fail("is not a regular file");
-      const std::uintmax_t size = std::filesystem::file_size(path, error);
-      if (error) f.fail("cannot open: " + error.message());
-      std::ifstream in(path, std::ios::binary);
-      if (!in) f.fail("cannot open");
-      f.parse(size, [&](std::size_t n, const char* what) {
-        const std::size_t have = f.bytes_.size();
-        f.bytes_.resize(n);
-        in.read(&f.bytes_[have], static_cast<std::streamsize>(n - have));
-        if (static_cast<std::size_t>(in.gcount()) != n - have)
-          f.fail(std::string("is truncated (it ends inside ") + what + ")");
-      });
-      if (in.peek() != std::char_traits<char>::eof()) f.fail("changed while it was read (it grew)");
-    });
+    f.guarded([&] { f.read_path(path); });
     return f;
   }
 
@@ -200,6 +193,87 @@ class ModelFile {
     }
   }
 
+  [[noreturn]] void fail_truncated(const char* what) const {
+    fail(std::string("is truncated (it ends inside ") + what + ")");
+  }
+
+#if defined(__unix__) || defined(__APPLE__)
+  // A file descriptor, closed on every path out of its scope.
+  class Descriptor {
+   public:
+    explicit Descriptor(int fd) noexcept : fd_(fd) {}
+    Descriptor(const Descriptor&) = delete;
+    Descriptor& operator=(const Descriptor&) = delete;
+    ~Descriptor() {
+      if (fd_ >= 0) ::close(fd_);
+    }
+    int get() const noexcept { return fd_; }
+
+   private:
+    int fd_;
+  };
+
+  // Right after the failed call, before anything else can change errno.
+  [[noreturn]] void fail_errno(const char* what) const {
+    const int error = errno;
+    fail(std::string(what) + ": " + std::generic_category().message(error));
+  }
+
+  // Up to `n` bytes into `to`, retrying on EINTR; 0 at the end of the file.
+  std::size_t read_some(int fd, char* to, std::size_t n) const {
+    constexpr std::size_t kMaxRead = std::size_t(1) << 30;  // some systems refuse reads above INT_MAX bytes
+    for (;;) {
+      const ssize_t got = ::read(fd, to, std::min(n, kMaxRead));
+      if (got >= 0) return static_cast<std::size_t>(got);
+      if (errno != EINTR) fail_errno("cannot be read");
+    }
+  }
+
+  // The descriptor, not the path, is checked and read: a path swapped after the check cannot be read instead.
+  void read_path(const std::string& path) {
+    struct stat info;
+    const auto require_regular = [&] {
+      if (!S_ISREG(info.st_mode)) fail("is not a regular file");
+    };
+    // a device or FIFO is refused before it is opened; O_NONBLOCK: one swapped in meanwhile does not block open
+    if (::stat(path.c_str(), &info) != 0) fail_errno("cannot open");
+    require_regular();
+    const Descriptor fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    if (fd.get() < 0) fail_errno("cannot open");
+    if (::fstat(fd.get(), &info) != 0) fail_errno("cannot open");
+    require_regular();
+    parse(static_cast<std::uint64_t>(info.st_size), [&](std::size_t n, const char* what) {
+      std::size_t have = bytes_.size();
+      bytes_.resize(n);
+      while (have < n) {
+        const std::size_t got = read_some(fd.get(), &bytes_[have], n - have);
+        if (got == 0) fail_truncated(what);
+        have += got;
+      }
+    });
+    char extra;
+    if (read_some(fd.get(), &extra, 1) != 0) fail("changed while it was read (it grew)");
+  }
+#else
+  void read_path(const std::string& path) {
+    std::error_code error;
+    const auto status = std::filesystem::status(path, error);
+    if (error) fail("cannot open: " + error.message());
+    if (!std::filesystem::is_regular_file(status)) fail("is not a regular file");
+    const std::uintmax_t size = std::filesystem::file_size(path, error);
+    if (error) fail("cannot open: " + error.message());
+    std::ifstream in(path, std::ios::binary);
+    if (!in) fail("cannot open");
+    parse(size, [&](std::size_t n, const char* what) {
+      const std::size_t have = bytes_.size();
+      bytes_.resize(n);
+      in.read(&bytes_[have], static_cast<std::streamsize>(n - have));
+      if (static_cast<std::size_t>(in.gcount()) != n - have) fail_truncated(what);
+    });
+    if (in.peek() != std::char_traits<char>::eof()) fail("changed while it was read (it grew)");
+  }
+#endif
+
   const Entry& entry(const std::string& name) const {
     const auto it = tensors_.find(name);
     if (it == tensors_.end()) fail("has no tensor '" + name + "'");
@@ -224,9 +298,10 @@ class ModelFile {
     header_size_ = static_cast<std::size_t>(n);
     ensure(8 + header_size_, "the header");
     const std::uint64_t data_size = check_header(file_size);
+    check_model();
     ensure(static_cast<std::size_t>(8 + n + data_size), "the tensors' data");
     check_checksum(data_size);
-    check_model();
+    check_data();
   }
 
   // The header: metadata and tensor entries, the tiling of the data and the file's size. Gives the data's size.
@@ -314,6 +389,8 @@ class ModelFile {
     else refuse("of a dtype other than F32, F64 and I64");
     const Json::Value shape = *value.find("shape");
     if (!shape.is(Json::Kind::array)) refuse("whose shape is not an array of integers >= 0");
+    if (shape.size() > kMaxDimensions)
+      refuse("whose shape has more than " + std::to_string(kMaxDimensions) + " dimensions");
     std::optional<std::uint64_t> count = 1;  // nothing: more elements than 2^64
     bool empty = false;
     for (const Json::Value& dim : shape.elements()) {
@@ -361,7 +438,7 @@ class ModelFile {
     }
   }
 
-  // The architecture, the compile settings and the exact set of tensors they demand.
+  // The architecture, the compile settings and the exact set of tensors they demand: all but the data.
   void check_model() {
     std::vector<std::vector<WeightSpec>> weights;
     try {
@@ -402,9 +479,8 @@ class ModelFile {
       return;
     }
     const auto iterations = tensors_.find("optimizer.iterations");
-    if (iterations == tensors_.end() || iterations->second.dtype != Dtype::i64 || !iterations->second.shape.empty() ||
-        integer_at(iterations->second.begin) < 0)
-      fail("has no optimizer.iterations (an I64 scalar >= 0) for its compile settings");
+    if (iterations == tensors_.end() || iterations->second.dtype != Dtype::i64 || !iterations->second.shape.empty())
+      fail_iterations();
     std::map<std::string, int> slots;  // the slots found of each parameter
     for (auto it = first; it != tensors_.end() && is_optimizer_state(it->first); ++it) {
       if (it == iterations) continue;
@@ -425,6 +501,15 @@ class ModelFile {
     for (const auto& [parameter, found] : slots)
       if (found != compile_->slots)
         fail("has some but not all " + std::to_string(compile_->slots) + " optimizer slots of '" + parameter + "'");
+  }
+
+  [[noreturn]] void fail_iterations() const {
+    fail("has no optimizer.iterations (an I64 scalar >= 0) for its compile settings");
+  }
+
+  // What check_model() could not check before the data was read.
+  void check_data() const {
+    if (compile_ && integer_at(tensors_.at("optimizer.iterations").begin) < 0) fail_iterations();
   }
 
   std::int64_t integer_at(std::uint64_t offset) const {

@@ -122,6 +122,12 @@ class Members {
     if (!(v > 0)) fail(name, "must be a number > 0");
     return v;
   }
+  // A number in [minimum, maximum]; `rule` states the bounds for the message.
+  double between(std::string_view name, double minimum, double maximum, const std::string& rule) const {
+    const double v = number(name);
+    if (!(v >= minimum && v <= maximum)) fail(name, rule);
+    return v;
+  }
   // Whether the member is a number (> 0) rather than null.
   bool positive_or_null(std::string_view name) const {
     const Json::Value v = (*this)[name];
@@ -189,7 +195,8 @@ inline RecurrentSpec recurrent(Json::Value value, const std::string& where) {
   r.dtype = m.dtype("dtype");
   m.boolean("check_finite");
   r.layer_norm = m.boolean("layer_norm");
-  r.layer_norm_epsilon = m.positive("layer_norm_epsilon");
+  // float32 holds every value in this range as a normal number
+  r.layer_norm_epsilon = m.between("layer_norm_epsilon", 1e-30, 1e30, "must be a number >= 1e-30 and <= 1e30");
   if (cls == "SimpleRNN") r.relu = m.choice("activation", {"tanh", "relu"}) == 1;
   if (cls == "LSTM") {
     r.peephole = m.boolean("peephole");
@@ -242,10 +249,10 @@ inline LayerSpec layer(Json::Value value, const std::string& where) {
     l.recurrent = recurrent(m["layer"], where + "'s forward layer");
     l.backward = recurrent(m["backward_layer"], where + "'s backward layer");
     const RecurrentSpec &f = l.recurrent, &b = l.backward;
-    if (f.cls != b.cls || f.return_sequences != b.return_sequences || f.dtype != b.dtype ||
+    if (f.cls != b.cls || f.units != b.units || f.return_sequences != b.return_sequences || f.dtype != b.dtype ||
         f.go_backwards == b.go_backwards || f.input_size != b.input_size)
       throw ModelFileError("has " + where + " (Bidirectional) whose two layers are not of one class with equal "
-                           "return_sequences, dtype and input_size and opposite go_backwards");
+                           "units, return_sequences, dtype and input_size and opposite go_backwards");
   } else {
     throw ModelFileError("has " + where + " of an unknown class '" + cls + "'");
   }
@@ -263,11 +270,24 @@ inline Index output_features(const LayerSpec& l) {
   return l.merge_mode == "concat" ? detail::checked_mul(2, l.recurrent.units, "Bidirectional") : l.recurrent.units;
 }
 
-// The architecture: a non-empty array of layer entries that chain.
+// Whether a layer takes only sequences: recurrent, Bidirectional and TimeDistributed layers.
+inline bool needs_sequence(const LayerSpec& l) {
+  return l.is_recurrent() || l.cls == "Bidirectional" || l.cls == "TimeDistributed";
+}
+// Whether a layer's output is a sequence, given whether its input is one.
+inline bool gives_sequence(const LayerSpec& l, bool input_is_sequence) {
+  if (l.cls == "Embedding") return true;
+  if (l.is_recurrent() || l.cls == "Bidirectional") return l.recurrent.return_sequences;
+  return input_is_sequence;
+}
+
+// The architecture: a non-empty array of layer entries that chain, each given a sequence where it needs one.
 inline std::vector<LayerSpec> architecture(Json::Value value) {
   if (!value.is(Json::Kind::array) || value.size() == 0)
     throw ModelFileError("has an architecture that is not a non-empty array of layers");
   std::vector<LayerSpec> layers;
+  bool sequence = true;            // whether the next layer's input is a sequence (the model's input is one)
+  std::size_t sequence_ended = 0;  // when not: the layer whose return_sequences false ended it
   for (const Json::Value& v : value.elements()) {
     const std::string where = "layer " + std::to_string(layers.size());
     LayerSpec l = layer(v, where);
@@ -285,6 +305,12 @@ inline std::vector<LayerSpec> architecture(Json::Value value) {
                              " features where layer " + std::to_string(layers.size() - 1) + " gives " +
                              std::to_string(before));
     }
+    if (needs_sequence(l) && !sequence)
+      throw ModelFileError("has " + where + " (" + l.cls + ") whose input is not a sequence (layer " +
+                           std::to_string(sequence_ended) + " has return_sequences false)");
+    const bool output_is_sequence = gives_sequence(l, sequence);
+    if (sequence && !output_is_sequence) sequence_ended = layers.size();
+    sequence = output_is_sequence;
     layers.push_back(std::move(l));
   }
   return layers;
