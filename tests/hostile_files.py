@@ -166,7 +166,7 @@ def hostile_cases(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> d
     cases["dtype_unknown"] = write_v2(t, m, lambda s: s.replace('"dtype":"F32"', '"dtype":"BF16"', 1))
     cases["tensor_entry_extra_member"] = write_v2(t, m, lambda s: s.replace('"dtype":"F32"', '"x":1,"dtype":"F32"', 1))
 
-    # 4. Flags and numbers the C++ and Python readers used to read differently.
+    # 4. Flags and numbers: strict types, JSON's grammar, the format's ranges.
     for key in ("go_backwards", "layer_norm", "peephole", "return_sequences", "stateful"):
         cases[f"{key}_is_1"] = write_v2(t, arch(set_config(0, **{key: 1})))
     cases["use_bias_is_1"] = write_v2(t, arch(set_config(1, use_bias=1)))
