@@ -260,8 +260,11 @@ def test_version_1_files_still_load(tmp_path, agreement_base):
     v2, v1 = tmp_path / "v2.safetensors", tmp_path / "v1.safetensors"
     v2.write_bytes(hf.write_v2(tensors, metadata))
     v1.write_bytes(_version_1(tensors, metadata))
-    np.testing.assert_array_equal(rf.load_model(v1).predict(x), rf.load_model(v2).predict(x))
-    np.testing.assert_array_equal(rf.StreamingModel(v1).predict(x), rf.StreamingModel(v2).predict(x))
+    # the same weights, to float32 rounding: each loaded model's buffers have their own alignment, so the layer
+    # norms' vectorised sums split elsewhere
+    np.testing.assert_allclose(rf.load_model(v1).predict(x), rf.load_model(v2).predict(x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rf.StreamingModel(v1).predict(x), rf.StreamingModel(v2).predict(x), rtol=1e-5,
+                               atol=1e-6)
     assert check_agreement(v1, x) == "accepted"
     rf.load_model(v1).save(v2)  # saved again, a version 1 model becomes version 2
     assert _model_file.read_file(v2)[1]["format_version"] == "2"
