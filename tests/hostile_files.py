@@ -50,6 +50,16 @@ def layout(tensors: dict[str, np.ndarray]) -> tuple[dict[str, Any], bytes]:
     return entries, b"".join(blobs)
 
 
+def write_v1(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
+    """The file the version 1 writer wrote: no checksum prefix, data_sha256 of the data, `metadata` otherwise."""
+    entries, data = layout(tensors)
+    meta = {**{k: v for k, v in metadata.items() if k != "file_sha256"}, "format_version": "1",
+            "data_sha256": hashlib.sha256(data).hexdigest()}
+    header = json.dumps({"__metadata__": meta, **entries}, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)
+    return struct.pack("<Q", len(header)) + header + data
+
+
 def write_v2(tensors: dict[str, np.ndarray], metadata: dict[str, str],
              edit: Callable[[str], str] = lambda text: text) -> bytes:
     """A version 2 file of `tensors` and `metadata` (format, format_version, architecture, compile), its header

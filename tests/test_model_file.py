@@ -6,7 +6,6 @@ private to nothing planted beside it, and whole under concurrent saves."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import os
@@ -245,21 +244,11 @@ def test_both_loaders_agree_on_header_bit_flips(tmp_path, agreement_base):
 
 
 # ---- version 1 -----------------------------------------------------------------------------------------------
-def _version_1(tensors, metadata) -> bytes:
-    """The file the version 1 writer wrote: no checksum prefix, data_sha256 of the data."""
-    entries, data = hf.layout(tensors)
-    meta = {**{k: v for k, v in metadata.items() if k != "file_sha256"}, "format_version": "1",
-            "data_sha256": hashlib.sha256(data).hexdigest()}
-    header = json.dumps({"__metadata__": meta, **entries}, separators=(",", ":")).encode()
-    header += b" " * (-len(header) % 8)
-    return struct.pack("<Q", len(header)) + header + data
-
-
 def test_version_1_files_still_load(tmp_path, agreement_base):
     tensors, metadata, x = agreement_base
     v2, v1 = tmp_path / "v2.safetensors", tmp_path / "v1.safetensors"
     v2.write_bytes(hf.write_v2(tensors, metadata))
-    v1.write_bytes(_version_1(tensors, metadata))
+    v1.write_bytes(hf.write_v1(tensors, metadata))
     # the same weights, to float32 rounding: each loaded model's buffers have their own alignment, so the layer
     # norms' vectorised sums split elsewhere
     np.testing.assert_allclose(rf.load_model(v1).predict(x), rf.load_model(v2).predict(x), rtol=1e-5, atol=1e-6)

@@ -149,17 +149,19 @@ def _check_tensor_entry(key: str, entry: Any) -> tuple[np.dtype, tuple[int, ...]
             or not 0 <= offsets[0] <= offsets[1]:
         raise FileRefused(f"has tensor {key!r} whose data_offsets are not two integers 0 <= begin <= end")
     span = offsets[1] - offsets[0]
-    if (0 if 0 in shape else math.prod(shape)) * _DTYPES[dtype].itemsize != span:
+    if math.prod(shape) * _DTYPES[dtype].itemsize != span:
         raise FileRefused(f"has tensor {key!r} whose shape {shape} does not fit its {span} bytes")
     return _DTYPES[dtype], tuple(shape), offsets[0], offsets[1]
 
 
-def _checksum_v2(length: bytes, header: bytes, data: bytes) -> str:
+def _checksum_v2(length: bytes, header: bytes, data: list[bytes]) -> str:
+    """The version 2 checksum of a file of these parts (the data in one or more pieces)."""
     h = hashlib.sha256(length)
     h.update(header[: len(CHECKSUM_PREFIX)])
     h.update(b"0" * _DIGITS)
     h.update(header[len(CHECKSUM_PREFIX) + _DIGITS:])
-    h.update(data)
+    for piece in data:
+        h.update(piece)
     return h.hexdigest()
 
 
@@ -204,7 +206,7 @@ def _parse(f: Any, size: int, check_header: HeaderCheck | None) -> tuple[dict[st
     if f.read(1):
         raise FileRefused("changed while it was read (it grew)")
     if version == "2":
-        if _checksum_v2(length, header_bytes, data) != metadata["file_sha256"]:
+        if _checksum_v2(length, header_bytes, [data]) != metadata["file_sha256"]:
             raise FileRefused("is damaged: its bytes do not match the checksum in its header")
     elif hashlib.sha256(data).hexdigest() != metadata["data_sha256"]:
         raise FileRefused("is damaged: its tensors' bytes do not match the checksum in its header")
@@ -261,7 +263,7 @@ def _encode(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> t
         raise ValueError(f"the model's header would take {len(encoded)} bytes; a model file's is at most "
                          f"{MAX_HEADER_BYTES}")
     length = struct.pack("<Q", len(encoded))
-    digest = _checksum_v2(length, encoded, b"".join(blobs)).encode()
+    digest = _checksum_v2(length, encoded, blobs).encode()  # no joined copy of the data
     start = len(CHECKSUM_PREFIX)
     return length + encoded[:start] + digest + encoded[start + _DIGITS:], blobs
 

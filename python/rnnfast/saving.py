@@ -146,10 +146,11 @@ def _recurrent_plan(entry: Any, where: str) -> tuple[_Plan, str, dict[str, Any]]
         raise FileRefused(f"has {where} (GRU) with layer_norm but not reset_after")
     unbuilt = {**config, "input_size": None}  # nothing is allocated until the weights are set from the file
     try:
-        shapes = cls(**unbuilt)._weight_shapes(config["input_size"])
+        layer = cls(**unbuilt)
+        shapes = layer._weight_shapes(config["input_size"])
     except (TypeError, ValueError) as error:
         raise FileRefused(f"has {where} ({entry['class']}) whose config is refused: {error}") from None
-    plan = _Plan(lambda: cls(**unbuilt), {k: (s, config["dtype"]) for k, s in shapes.items()}, config["input_size"],
+    plan = _Plan(lambda: layer, {k: (s, config["dtype"]) for k, s in shapes.items()}, config["input_size"],
                  config["units"], True, config["return_sequences"])
     return plan, entry["class"], config
 

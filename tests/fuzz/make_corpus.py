@@ -7,9 +7,6 @@ version 1) into SEEDS, and, with --hostile, the hostile cases of tests/hostile_f
 
 from __future__ import annotations
 
-import hashlib
-import json
-import struct
 import sys
 from pathlib import Path
 
@@ -69,12 +66,7 @@ def write_seeds(folder: Path) -> None:
         model.train_on_batch(x, target)
         model.save(folder / f"{name}_compiled.safetensors")
     tensors, metadata = _model_file.read_file(folder / "lstm_dense.safetensors")
-    entries, data = hostile_files.layout(tensors)
-    meta = {k: v for k, v in metadata.items() if k != "file_sha256"}
-    meta.update(format_version="1", data_sha256=hashlib.sha256(data).hexdigest())
-    header = json.dumps({"__metadata__": meta, **entries}, separators=(",", ":")).encode()
-    header += b" " * (-len(header) % 8)
-    (folder / "lstm_dense_version_1.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + data)
+    (folder / "lstm_dense_version_1.safetensors").write_bytes(hostile_files.write_v1(tensors, metadata))
 
 
 def write_hostile(folder: Path) -> None:
