@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from ._engine import core as _core
 from . import datasets, losses, optimizers
-from .bidirectional import Bidirectional
-from .core_layers import Dense, Embedding, TimeDistributed
+from .callbacks import Callback, EarlyStopping, History
 from .importers import from_keras, from_torch
-from .layers import GRU, LSTM, SimpleRNN
-from .model import Callback, EarlyStopping, History, Sequential
-from .rnn import RNN
-from .saving import StreamingModel, load_model, save_model
+from .layers import GRU, LSTM, RNN, Bidirectional, Dense, Embedding, Layer, SimpleRNN, TimeDistributed
+from .model import Sequential
+from .saving import load_model, save_model
+from .streaming import StreamingModel
 
 __version__ = "0.1.0"
-__all__ = ["GRU", "LSTM", "RNN", "Bidirectional", "SimpleRNN", "Dense", "Embedding", "TimeDistributed",
-           "Sequential", "History", "Callback", "EarlyStopping", "load_model", "save_model", "StreamingModel", "from_torch", "from_keras", "datasets", "losses", "optimizers", "get_num_threads", "set_num_threads", "__version__"]
+__all__ = ["GRU", "LSTM", "RNN", "Bidirectional", "SimpleRNN", "Dense", "Embedding", "TimeDistributed", "Layer",
+           "Sequential", "History", "Callback", "EarlyStopping", "load_model", "save_model", "StreamingModel",
+           "from_torch", "from_keras", "datasets", "losses", "optimizers", "get_num_threads", "set_num_threads",
+           "__version__"]
 
 
 def set_num_threads(n: int) -> None:

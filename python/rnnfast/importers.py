@@ -18,9 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .bidirectional import Bidirectional
-from .core_layers import Dense
-from .layers import GRU, LSTM, SimpleRNN, _Recurrent
+from .layers import GRU, LSTM, Bidirectional, Dense, SimpleRNN
+from .layers.recurrent import _Recurrent
 from .model import Sequential
 
 

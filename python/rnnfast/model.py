@@ -13,98 +13,32 @@ backpropagation through time (see fit).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-from typing import Any
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
 from . import losses as _losses
 from . import optimizers as _optimizers
-from .bidirectional import Bidirectional
-from .core_layers import Dense, Embedding, TimeDistributed
-from .layers import _Recurrent
-from .rnn import RNN
-
-_RECURRENT = (_Recurrent, Bidirectional, RNN)
-_LAYERS = (*_RECURRENT, Dense, TimeDistributed, Embedding)
-
-
-class History:
-    """What fit() returns: history[name] is a list of one value per epoch (loss, metrics, val_*)."""
-
-    def __init__(self) -> None:
-        self.history: dict[str, list[float]] = {}
-        self.epoch: list[int] = []
-
-    def _record(self, epoch: int, logs: dict[str, float]) -> None:
-        self.epoch.append(epoch)
-        for k, v in logs.items():
-            self.history.setdefault(k, []).append(v)
-
-    def __repr__(self) -> str:
-        return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
-
-
-class Callback:
-    """Hooks of fit(); the model is set as self.model. on_epoch_end may set model.stop_training = True."""
-
-    model: Sequential
-
-    def on_train_begin(self, logs: dict[str, float] | None = None) -> None: ...
-    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None: ...
-    def on_train_end(self, logs: dict[str, float] | None = None) -> None: ...
-
-
-class EarlyStopping(Callback):
-    """Stops training when `monitor` has not improved by more than min_delta for `patience` epochs (Keras);
-    restore_best_weights puts back the weights of the best epoch when it stops or training ends."""
-
-    def __init__(self, monitor: str = "val_loss", patience: int = 0, min_delta: float = 0.0,
-                 mode: str = "auto", restore_best_weights: bool = False) -> None:
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
-        self.monitor = monitor
-        self.patience = int(patience)
-        self.min_delta = abs(float(min_delta))
-        self.higher_is_better = mode == "max" or (mode == "auto" and "acc" in monitor)
-        self.restore_best_weights = bool(restore_best_weights)
-        self.stopped_epoch: int | None = None
-
-    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
-        self.best = -math.inf if self.higher_is_better else math.inf
-        self.wait = 0
-        self.best_weights: list[dict[str, np.ndarray]] | None = None
-        self.stopped_epoch = None
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        if self.monitor not in logs:
-            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which fit() does not log "
-                             f"(it logs {sorted(logs)})")
-        value = logs[self.monitor]
-        improved = value > self.best + self.min_delta if self.higher_is_better else value < self.best - self.min_delta
-        if improved:
-            self.best, self.wait = value, 0
-            if self.restore_best_weights:
-                self.best_weights = self.model.get_weights()
-            return
-        self.wait += 1
-        if self.wait > self.patience:
-            self.model.stop_training = True
-            self.stopped_epoch = epoch
-
-    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
-        if self.restore_best_weights and self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
+from ._registry import deserialize, register, serialize
+from .callbacks import Callback, History
+from .layers import Layer
+from .saving import save_model
 
 
 def _batches(n: int, batch_size: int, order: np.ndarray) -> list[np.ndarray]:
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
+@register
 class Sequential:
     """A stack of layers, each feeding the next: recurrent layers (SimpleRNN, LSTM, GRU, RNN, Bidirectional;
-    return_state=False, batch-major), Dense, TimeDistributed and Embedding."""
+    return_state=False, batch-major), Dense, TimeDistributed and Embedding.
+
+    The model drives its layers through the Layer protocol (rnnfast.layers.Layer) only. Pickling and
+    copy.deepcopy copy it whole: layers, weights, compile settings and the optimiser's state.
+    """
 
     def __init__(self, layers: Sequence[Any] | None = None) -> None:
         self.layers: list[Any] = []
@@ -116,12 +50,52 @@ class Sequential:
         self.stop_training = False
 
     def add(self, layer: Any) -> None:
-        if not isinstance(layer, _LAYERS):
+        if not isinstance(layer, Layer):
             raise TypeError(f"Sequential takes rnnfast layers, got {type(layer).__name__}")
-        if isinstance(layer, _RECURRENT) and (layer.return_state or layer.time_major):
-            raise ValueError("a recurrent layer in a Sequential model must have return_state=False and "
-                             "time_major=False")
+        layer.check_stackable()
         self.layers.append(layer)
+
+    # ---- configuration --------------------------------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        """{"layers": [{"class": name, "config": layer.get_config()}, ...]} (JSON-serialisable; no weights, no
+        compile settings)."""
+        return {"layers": [serialize(layer) for layer in self.layers]}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Sequential:
+        """A model of the layers of `config` (as get_config() returns it), with fresh weights."""
+        if not isinstance(config, Mapping) or not isinstance(config.get("layers"), list):
+            raise ValueError(f"a Sequential config is {{'layers': [serialized layers]}}, got {config!r}")
+        return cls([deserialize(entry) for entry in config["layers"]])
+
+    def count_params(self) -> int:
+        """The number of weight values of every layer (a layer not built yet counts 0)."""
+        return sum(layer.count_params() for layer in self.layers)
+
+    def summary(self, line_length: int | None = None, print_fn: Callable[[str], Any] | None = None) -> None:
+        """Prints one row per layer (name, output shape, parameter count) and the totals, as Keras does.
+        Output shapes have None for the batch and time sizes; "?" where the input size is not known yet."""
+        width = max(int(line_length or 80), 40)
+        name_w, param_w = width * 4 // 10, width * 2 // 10
+        shape_w = width - name_w - param_w
+        lines = ['Model: "sequential"', "━" * width,
+                 f"{'Layer (type)':<{name_w}}{'Output Shape':<{shape_w}}{'Param #':>{param_w}}", "━" * width]
+        shape = self.layers[0].input_shape if self.layers else None
+        counts: dict[str, int] = {}
+        for layer in self.layers:
+            shape = None if shape is None else layer.compute_output_shape(shape)
+            base = re.sub(r"(?<!^)(?=[A-Z][a-z])|(?<=[a-z])(?=[A-Z])", "_", type(layer).__name__).lower()
+            name = base if base not in counts else f"{base}_{counts[base]}"
+            counts[base] = counts.get(base, 0) + 1
+            params = f"{layer.count_params():,}" + ("" if layer.built else " (unbuilt)")
+            row_shape = "?" if shape is None else "(" + ", ".join(str(n) for n in shape) + ")"
+            lines.append(f"{f'{name} ({type(layer).__name__})':<{name_w}}{row_shape:<{shape_w}}{params:>{param_w}}")
+        total = self.count_params()
+        itemsize = max((w.dtype.itemsize for layer in self.layers for w in layer.trainable_weights.values()),
+                       default=4)
+        lines += ["━" * width, f" Total params: {total:,} ({_byte_size(total * itemsize)})",
+                  f" Trainable params: {total:,} ({_byte_size(total * itemsize)})", " Non-trainable params: 0 (0.00 B)"]
+        (print_fn or print)("\n".join(lines))
 
     def compile(self, loss: Any, optimizer: Any = "adam", metrics: Sequence[str] | None = None) -> None:
         """loss: a name ("mse", "mae", "binary_crossentropy", "sparse_categorical_crossentropy") or an rnnfast
@@ -148,27 +122,13 @@ class Sequential:
 
     def _parameters(self) -> dict[str, np.ndarray]:
         """The live weight arrays, "<layer index>/<name>", updated in place by the optimiser."""
-        params = {}
-        for i, layer in enumerate(self.layers):
-            if isinstance(layer, Bidirectional):
-                for prefix, sub in (("forward", layer.forward_layer), ("backward", layer.backward_layer)):
-                    params.update({f"{i}/{prefix}/{k}": v for k, v in self._live(sub).items()})
-            else:
-                params.update({f"{i}/{k}": v for k, v in self._live(layer).items()})
-        return params
-
-    @staticmethod
-    def _live(layer: Any) -> dict[str, np.ndarray]:
-        if isinstance(layer, RNN):
-            return {k: np.array(v, dtype=layer.dtype, copy=True) for k, v in layer.cell.get_weights().items()}
-        return layer._weights
+        return {f"{i}/{k}": v for i, layer in enumerate(self.layers) for k, v in layer.trainable_weights.items()}
 
     # ---- forward and backward ---------------------------------------------------------------------------------
     def __call__(self, x: Any, lengths: Any = None, training: bool = False) -> np.ndarray:
         out = x
         for layer in self.layers:
-            out = layer(out, lengths=lengths, training=training) if isinstance(layer, _RECURRENT) \
-                else layer(out, training=training)
+            out = layer.call_in_model(out, lengths, training)
         return out
 
     def step(self, x_t: Any) -> np.ndarray:
@@ -178,24 +138,13 @@ class Sequential:
         time."""
         out = x_t
         for layer in self.layers:
-            if isinstance(layer, Bidirectional) or (isinstance(layer, _Recurrent) and layer.go_backwards):
-                raise ValueError("a Bidirectional or go_backwards layer cannot run one step at a time")
-            if isinstance(layer, Embedding):
-                ids = np.asarray(out)
-                out = layer(ids.reshape(-1, 1))[:, 0]
-            elif isinstance(layer, _RECURRENT):
-                if isinstance(layer, RNN):
-                    raise ValueError("an RNN of a NumPy cell has no step(); call it on one-step sequences")
-                out = layer.step(out)
-            else:
-                out = layer(out)
+            out = layer.step_in_model(out)
         return out
 
     def reset_step(self) -> None:
         """Zero the states step() carries."""
         for layer in self.layers:
-            if isinstance(layer, _Recurrent):
-                layer.reset_step()
+            layer.reset_step()
 
     def _backward(self, d_out: np.ndarray) -> dict[str, np.ndarray]:
         grads: dict[str, np.ndarray] = {}
@@ -225,16 +174,9 @@ class Sequential:
         out = self(x, lengths=lengths, training=True)
         mask = self._mask(out, lengths)
         value, d_out = loss_fn.value_and_gradient(y, out, mask)
-        params = self._parameters()
-        optimizer.apply(params, self._backward(d_out))
-        for i, layer in enumerate(self.layers):
-            subs = [(f"{i}/forward/", layer.forward_layer), (f"{i}/backward/", layer.backward_layer)] \
-                if isinstance(layer, Bidirectional) else [(f"{i}/", layer)]
-            for prefix, sub in subs:
-                if isinstance(sub, RNN):  # a NumPy cell may hand out copies: give it the new values
-                    sub.set_weights({k: params[prefix + k] for k in sub.cell.get_weights()})
-                elif isinstance(sub, _Recurrent):
-                    sub._weights_updated()  # its packed weights and step() stream hold the old values
+        optimizer.apply(self._parameters(), self._backward(d_out))
+        for layer in self.layers:
+            layer.weights_updated()  # packed weights, step() streams and NumPy cells take the new values
         logs = {"loss": value}
         if self.metrics:
             logs["accuracy"] = _losses.accuracy(loss_fn, y, out, mask)
@@ -270,7 +212,7 @@ class Sequential:
             tbptt_steps = int(tbptt_steps)
             if tbptt_steps < 1:
                 raise ValueError(f"tbptt_steps must be >= 1, got {tbptt_steps}")
-            if any(isinstance(layer, Bidirectional) for layer in self.layers):
+            if any(layer.needs_whole_sequence for layer in self.layers):
                 raise ValueError("truncated BPTT cannot run a Bidirectional layer (its backward direction needs the "
                                  "whole sequence)")
         batch_size = int(batch_size)
@@ -316,7 +258,7 @@ class Sequential:
         return history
 
     def _train_tbptt(self, x: np.ndarray, y: np.ndarray, lengths: np.ndarray | None, k: int) -> dict[str, float]:
-        recurrent = [layer for layer in self.layers if isinstance(layer, _RECURRENT)]
+        recurrent = self.layers  # each carries its state from chunk to chunk (a layer without state has none)
         time = x.shape[1]
         per_step_targets = y.ndim >= 2 and y.shape[1] == time
         saved = [(layer, layer.stateful) for layer in recurrent]
@@ -386,10 +328,18 @@ class Sequential:
     def save(self, path: Any) -> None:
         """Architecture, weights, compile settings and optimiser state in one file (see rnnfast.saving);
         rnnfast.load_model(path) reads it back."""
-        from .saving import save_model
-
         save_model(self, path)
 
     def __repr__(self) -> str:
         inner = ",\n  ".join(repr(layer) for layer in self.layers)
         return f"Sequential([\n  {inner}\n])"
+
+
+def _byte_size(n: int) -> str:
+    """Keras' size of a parameter count: B, KB, MB, GB (powers of 1024)."""
+    size = float(n)
+    for unit in ("B", "KB", "MB"):
+        if size < 1024:
+            return f"{size:.2f} {unit}"
+        size /= 1024
+    return f"{size:.2f} GB"

@@ -20,11 +20,8 @@ import numpy as np
 from . import losses as _losses
 from . import optimizers as _optimizers
 from ._model_file import FORMAT_VERSION, FileRefused, parse_json, read_file, write_file
-from .bidirectional import Bidirectional
-from .core_layers import _ACTIVATIONS, Dense, Embedding, TimeDistributed
-from .layers import GRU, LSTM, SimpleRNN
-from .model import Sequential
-from .rnn import RNN
+from ._registry import deserialize, get_class, serialize
+from .layers.core import ACTIVATIONS
 
 # ---- the format's member tables: each member's check returns what is wrong with a value, or None --------------
 Check = Callable[[Any], "str | None"]
@@ -80,12 +77,12 @@ _RECURRENT_MEMBERS: dict[str, Check] = {
     "recurrent_dropout": _RATE, "seed": _SEED, "dtype": _DTYPE, "check_finite": _boolean, "layer_norm": _boolean,
     "layer_norm_epsilon": _between(1e-30, 1e30),  # float32 holds it as a normal number
 }
-_RECURRENT_CLASSES: dict[str, tuple[type, dict[str, Check]]] = {
-    "SimpleRNN": (SimpleRNN, {**_RECURRENT_MEMBERS, "activation": _choice("tanh", "relu")}),
-    "LSTM": (LSTM, {**_RECURRENT_MEMBERS, "peephole": _boolean, "unit_forget_bias": _boolean}),
-    "GRU": (GRU, {**_RECURRENT_MEMBERS, "reset_after": _boolean}),
+_RECURRENT_CLASSES: dict[str, dict[str, Check]] = {
+    "SimpleRNN": {**_RECURRENT_MEMBERS, "activation": _choice("tanh", "relu")},
+    "LSTM": {**_RECURRENT_MEMBERS, "peephole": _boolean, "unit_forget_bias": _boolean},
+    "GRU": {**_RECURRENT_MEMBERS, "reset_after": _boolean},
 }
-_DENSE_MEMBERS: dict[str, Check] = {"units": _integer(1), "activation": _choice(*_ACTIVATIONS), "use_bias": _boolean,
+_DENSE_MEMBERS: dict[str, Check] = {"units": _integer(1), "activation": _choice(*ACTIVATIONS), "use_bias": _boolean,
                                     "input_size": _integer(1), "seed": _SEED, "dtype": _DTYPE}
 _EMBEDDING_MEMBERS: dict[str, Check] = {"input_dim": _integer(1), "output_dim": _integer(1), "seed": _SEED,
                                         "dtype": _DTYPE}
@@ -140,14 +137,13 @@ def _recurrent_plan(entry: Any, where: str) -> tuple[_Plan, str, dict[str, Any]]
     entry = _object(entry, {"class", "config"}, where)
     if type(entry["class"]) is not str or entry["class"] not in _RECURRENT_CLASSES:
         raise FileRefused(f"has {where} of class {entry['class']!r} where SimpleRNN, LSTM or GRU was expected")
-    cls, members = _RECURRENT_CLASSES[entry["class"]]
-    config = _object(entry["config"], members, f"{where} ({entry['class']}) config")
-    if cls is GRU and config["layer_norm"] and not config["reset_after"]:
+    config = _object(entry["config"], _RECURRENT_CLASSES[entry["class"]], f"{where} ({entry['class']}) config")
+    if entry["class"] == "GRU" and config["layer_norm"] and not config["reset_after"]:
         raise FileRefused(f"has {where} (GRU) with layer_norm but not reset_after")
     unbuilt = {**config, "input_size": None}  # nothing is allocated until the weights are set from the file
     try:
-        layer = cls(**unbuilt)
-        shapes = layer._weight_shapes(config["input_size"])
+        layer = deserialize({"class": entry["class"], "config": unbuilt})
+        shapes = layer.weight_shapes(config["input_size"])
     except (TypeError, ValueError) as error:
         raise FileRefused(f"has {where} ({entry['class']}) whose config is refused: {error}") from None
     plan = _Plan(lambda: layer, {k: (s, config["dtype"]) for k, s in shapes.items()}, config["input_size"],
@@ -172,12 +168,12 @@ def _layer_plan(entry: Any, where: str) -> _Plan:
         shapes = {"kernel": ((c["input_size"], c["units"]), c["dtype"])}
         if c["use_bias"]:
             shapes["bias"] = ((c["units"],), c["dtype"])
-        unbuilt = {**c, "input_size": None}
-        build = (lambda: TimeDistributed(Dense(**unbuilt))) if cls == "TimeDistributed" else (lambda: Dense(**unbuilt))
-        return _Plan(build, shapes, c["input_size"], c["units"], cls == "TimeDistributed", None)
+        dense = {"class": "Dense", "config": {**c, "input_size": None}}
+        unbuilt = {"class": cls, "config": {"layer": dense}} if cls == "TimeDistributed" else dense
+        return _Plan(lambda: deserialize(unbuilt), shapes, c["input_size"], c["units"], cls == "TimeDistributed", None)
     if cls == "Embedding":
         c = _object(entry["config"], _EMBEDDING_MEMBERS, f"{where} (Embedding) config")
-        return _Plan(lambda: Embedding(**c), {"embeddings": ((c["input_dim"], c["output_dim"]), c["dtype"])}, None,
+        return _Plan(lambda: deserialize(entry), {"embeddings": ((c["input_dim"], c["output_dim"]), c["dtype"])}, None,
                      c["output_dim"], False, True)
     if cls == "Bidirectional":
         c = _object(entry["config"], {"layer", "backward_layer", "merge_mode"}, f"{where} (Bidirectional) config")
@@ -193,7 +189,8 @@ def _layer_plan(entry: Any, where: str) -> _Plan:
         weights = {f"{side}/{k}": v for side, plan in (("forward", forward), ("backward", backward))
                    for k, v in plan.weights.items()}
         merge = c["merge_mode"]
-        return _Plan(lambda: Bidirectional(forward.build(), merge_mode=merge, backward_layer=backward.build()),
+        wrapper = get_class("Bidirectional")
+        return _Plan(lambda: wrapper(forward.build(), merge_mode=merge, backward_layer=backward.build()),  # type: ignore[misc]
                      weights, fc["input_size"], forward.output_size * (2 if merge == "concat" else 1), True,
                      fc["return_sequences"])
     raise FileRefused(f"has {where} of an unknown class {cls!r}")
@@ -284,24 +281,25 @@ def _check_model(metadata: Mapping[str, str], tensors: Mapping[str, tuple[tuple[
 
 
 # ---- saving and loading --------------------------------------------------------------------------------------
-def _layer_spec(layer: Any) -> dict[str, Any]:
-    if isinstance(layer, RNN):
-        raise ValueError("a model with an RNN of a NumPy cell cannot be saved: the cell is Python code")
-    if isinstance(layer, TimeDistributed):
-        return {"class": "TimeDistributed", "config": {"layer": _layer_spec(layer.layer)}}
-    if isinstance(layer, Bidirectional):
-        return {"class": "Bidirectional", "config": {"layer": _layer_spec(layer.forward_layer),
-                                                     "backward_layer": _layer_spec(layer.backward_layer),
-                                                     "merge_mode": layer.merge_mode}}
-    return {"class": type(layer).__name__, "config": layer.get_config()}
+def _written_classes(entry: Any) -> list[str]:
+    """The classes a serialized layer names, nested ones included."""
+    if isinstance(entry, dict):
+        found = [entry["class"]] if isinstance(entry.get("class"), str) and "config" in entry else []
+        return found + [c for value in entry.values() for c in _written_classes(value)]
+    if isinstance(entry, list):
+        return [c for value in entry for c in _written_classes(value)]
+    return []
 
 
-def save_model(model: Sequential, path: str | os.PathLike) -> None:
+def save_model(model: Any, path: str | os.PathLike) -> None:
     """Writes the model (architecture, weights, compile settings and optimiser state) to one file, atomically:
     readers of `path` see the old file or the new one whole, also while other processes save to it."""
-    if not isinstance(model, Sequential):
+    sequential = get_class("Sequential")
+    if sequential is None or not isinstance(model, sequential):
         raise TypeError(f"save_model saves a Sequential model, got {type(model).__name__}")
-    architecture = [_layer_spec(layer) for layer in model.layers]
+    architecture = [serialize(layer) for layer in model.layers]
+    if "RNN" in _written_classes(architecture):
+        raise ValueError("a model with an RNN of a NumPy cell cannot be saved: the cell is Python code")
     tensors: dict[str, np.ndarray] = {}
     for i, weights in enumerate(model.get_weights()):
         if not weights:
@@ -325,7 +323,7 @@ def save_model(model: Sequential, path: str | os.PathLike) -> None:
     write_file(path, arrays, metadata)
 
 
-def load_model(path: str | os.PathLike) -> Sequential:
+def load_model(path: str | os.PathLike) -> Any:
     """Reads a file written by save_model (or Sequential.save): the same layers, weights, loss, optimiser and
     optimiser state. A damaged, hostile or foreign file raises ValueError saying what is wrong, before any layer
     is built; a path that cannot be opened raises OSError."""
@@ -346,7 +344,7 @@ def load_model(path: str | os.PathLike) -> Sequential:
         layers = [plan.build() for plan in plans]
         for layer, weights in zip(layers, by_layer):
             layer.set_weights(weights)
-        model = Sequential(layers)
+        model = get_class("Sequential")(layers)  # type: ignore[misc]
     except (TypeError, ValueError) as error:
         raise ValueError(f"{os.fspath(path)!r} holds a model rnnfast cannot build: {error}") from None
     if compiled is not None:
@@ -354,72 +352,3 @@ def load_model(path: str | os.PathLike) -> Sequential:
         optimizer.set_state(state)
         model.compile(loss=loss, optimizer=optimizer, metrics=metrics)
     return model
-
-
-class StreamingModel:
-    """A saved model read by the C++ loader (the one a C++ program uses: rnnfast::Model in rnnfast/model.hpp),
-    run one time step at a time (batch 1) or over whole sequences — to try from Python what the C++ program will
-    do.
-
-        model = rf.StreamingModel("forecaster.safetensors")
-        y_t = model.step(x_t)     # x_t: (input_size,) or (1, input_size); y_t: (1, output_size)
-        model.reset()             # zeros; model.state() reads the state, model.reset(state) sets it
-        y = model.predict(x)      # x: (batch, time, input_size) -> (batch, time, output_size), every step's
-                                  # output (a model that returns only the last step's has it at y[:, -1])
-
-    Streamable models stack SimpleRNN/LSTM/GRU layers (no go_backwards) and Dense layers; anything else, or a
-    damaged file, raises ValueError.
-    """
-
-    def __init__(self, path: str | os.PathLike, dtype: Any = "float32") -> None:
-        from ._engine import core
-        from ._validation import check_dtype
-
-        self.dtype = check_dtype(dtype)
-        os.stat(path)  # a missing path raises FileNotFoundError, as in load_model
-        cls = core.StreamingModel32 if self.dtype == np.float32 else core.StreamingModel64
-        self._model = cls(os.fspath(path))
-        self.input_size = int(self._model.input_size)
-        self.output_size = int(self._model.output_size)
-
-    def step(self, x_t: Any) -> np.ndarray:
-        try:
-            return self._model.step(x_t)
-        except TypeError:
-            x = np.ascontiguousarray(x_t, dtype=self.dtype).reshape(1, -1)
-            if x.shape[1] != self.input_size:
-                raise ValueError(f"x_t must hold {self.input_size} values, got shape {np.shape(x_t)}") from None
-            return self._model.step(x)
-
-    def reset(self, state: Any = None) -> None:
-        """Zeros the streaming state, or sets it to `state` as state() returned it."""
-        if state is None:
-            self._model.reset()
-            return
-        values = np.ascontiguousarray(state, dtype=self.dtype)
-        if values.shape != (self.state_size,):
-            raise ValueError(f"state must have shape ({self.state_size},) as state() returns, got {values.shape}")
-        self._model.set_state(values)
-
-    @property
-    def state_size(self) -> int:
-        return int(self._model.state_size)
-
-    def state(self) -> np.ndarray:
-        """The streaming state as one vector: each recurrent layer's h, then its c (LSTM only)."""
-        return self._model.state()
-
-    def predict(self, x: Any) -> np.ndarray:
-        """Whole sequences from zero states (the streaming state is left alone)."""
-        values = np.ascontiguousarray(x, dtype=self.dtype)
-        if values.ndim != 3 or values.shape[2] != self.input_size:
-            raise ValueError(f"x must be (batch, time, {self.input_size}), got shape {np.shape(x)}")
-        return self._model.run(values)
-
-    def copy(self) -> StreamingModel:
-        """Another stream of this model: the weights are shared (read-only), the state is copied. Streams step
-        independently, also on several threads at once (step releases the GIL)."""
-        other = object.__new__(StreamingModel)
-        other.dtype, other.input_size, other.output_size = self.dtype, self.input_size, self.output_size
-        other._model = self._model.copy()
-        return other

@@ -1,6 +1,6 @@
 """The non-recurrent layers of a model: Dense, TimeDistributed and Embedding, with their backward passes.
 
-They follow the recurrent layers' interface: `layer(x, training=False)`, `layer.backward(d_out)` for the last
+They follow the Layer protocol (layers/base.py): `layer(x, training=False)`, `layer.backward(d_out)` for the last
 training call (returning {"x", and a gradient per weight name}), get_weights/set_weights in Keras layouts.
 Their arithmetic is one NumPy matrix product per call (over every batch row and time step at once).
 """
@@ -12,10 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from ._initializers import glorot_uniform
-from ._validation import as_float_array, check_choice, check_dtype, check_int, check_shape
+from .._initializers import glorot_uniform
+from .._registry import deserialize, serialize
+from .._validation import as_float_array, check_choice, check_dtype, check_int, check_shape
+from .base import Layer, Shape
 
-_ACTIVATIONS = ("linear", "tanh", "relu", "sigmoid", "softmax")
+ACTIVATIONS = ("linear", "tanh", "relu", "sigmoid", "softmax")
 
 
 def _activate(name: str, a: np.ndarray) -> np.ndarray:
@@ -44,7 +46,7 @@ def _activation_backward(name: str, y: np.ndarray, d: np.ndarray) -> np.ndarray:
     return d
 
 
-class _Layer:
+class _WeightedLayer(Layer):
     """Weights in a dict of arrays, Keras-style get/set, and the bookkeeping of the last training call."""
 
     def __init__(self, seed: int | None, dtype: Any) -> None:
@@ -62,41 +64,36 @@ class _Layer:
     def built(self) -> bool:
         return bool(self._weights)
 
-    def get_weights(self) -> dict[str, np.ndarray]:
-        return {k: v.copy() for k, v in self._weights.items()}
+    @property
+    def trainable_weights(self) -> dict[str, np.ndarray]:
+        return self._weights
 
     def set_weights(self, weights: Mapping[str, Any]) -> None:
         if not isinstance(weights, Mapping):
             raise TypeError(f"set_weights expects a dict of arrays, got {type(weights).__name__}")
         if not self.built:
             self._build_from(weights)
-        shapes = self._weight_shapes()
-        if set(weights) != set(shapes):
-            raise ValueError(f"set_weights expects exactly the keys {sorted(shapes)}, got {sorted(weights)}")
-        converted = {}
-        for name, shape in shapes.items():
-            arr = as_float_array(weights[name], name, self.dtype)
-            check_shape(arr, shape, name)
-            converted[name] = arr.copy()
-        self._weights = converted
+        self._weights = self._checked_weights(weights, self._weight_shapes(), self.dtype)
         self._last = None
 
     def _build_from(self, weights: Mapping[str, Any]) -> None:
         raise ValueError("set_weights needs a built layer: pass its input size or call it first")
 
 
-class Dense(_Layer):
+class Dense(_WeightedLayer):
     """y = act(x·W + b) over the last axis: x (batch, features) or (batch, time, features), every step alike.
 
     activation: None/"linear", "tanh", "relu", "sigmoid" or "softmax". Weights: kernel (input_size, units)
     (Glorot uniform), bias (units,) (zeros).
     """
 
+    _config_defaults = {"activation": "linear"}
+
     def __init__(self, units: int, activation: str | None = None, use_bias: bool = True,
                  input_size: int | None = None, seed: int | None = None, dtype: Any = "float32") -> None:
         super().__init__(seed, dtype)
         self.units = check_int(units, "units", 1)
-        self.activation = check_choice("linear" if activation is None else activation, "activation", _ACTIVATIONS)
+        self.activation = check_choice("linear" if activation is None else activation, "activation", ACTIVATIONS)
         self.use_bias = bool(use_bias)
         self.input_size: int | None = None
         if input_size is not None:
@@ -157,11 +154,11 @@ class Dense(_Layer):
             grads["bias"] = flat_da.sum(axis=0).astype(self.dtype, copy=False)
         return grads
 
-    def __repr__(self) -> str:
-        return f"Dense(units={self.units}, activation={self.activation!r}, input_size={self.input_size})"
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (*input_shape[:-1], self.units)
 
 
-class TimeDistributed:
+class TimeDistributed(Layer):
     """Applies a Dense layer to every time step of (batch, time, features) (Dense does so on 3-D input already;
     this wrapper is for code written for Keras). Weights and gradients are the inner layer's."""
 
@@ -169,6 +166,22 @@ class TimeDistributed:
         if not isinstance(layer, Dense):
             raise TypeError(f"TimeDistributed wraps a Dense layer, got {type(layer).__name__}")
         self.layer = layer
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> TimeDistributed:
+        if not isinstance(config, Mapping) or set(config) != {"layer"}:
+            raise ValueError(f"a TimeDistributed config is {{'layer': a serialized Dense}}, got {config!r}")
+        return cls(deserialize(config["layer"]))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"layer": serialize(self.layer)}
+
+    @property
+    def built(self) -> bool:
+        return self.layer.built
+
+    def build(self, input_size: int) -> None:
+        self.layer.build(input_size)
 
     def __call__(self, x: Any, training: bool = False) -> np.ndarray:
         x_arr = np.asarray(x)
@@ -179,25 +192,34 @@ class TimeDistributed:
     def backward(self, d_out: Any) -> dict[str, Any]:
         return self.layer.backward(d_out)
 
-    def get_weights(self) -> dict[str, np.ndarray]:
-        return self.layer.get_weights()
-
     def set_weights(self, weights: Mapping[str, Any]) -> None:
         self.layer.set_weights(weights)
 
     @property
-    def _weights(self) -> dict[str, np.ndarray]:
-        return self.layer._weights
+    def trainable_weights(self) -> dict[str, np.ndarray]:
+        return self.layer.trainable_weights
+
+    def weights_updated(self) -> None:
+        self.layer.weights_updated()
 
     @property
     def units(self) -> int:
         return self.layer.units
 
-    def __repr__(self) -> str:
-        return f"TimeDistributed({self.layer!r})"
+    @property
+    def input_shape(self) -> Shape | None:
+        return self.layer.input_shape
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        if len(input_shape) != 3:
+            raise ValueError(f"TimeDistributed takes 3-D input (batch, time, features), got the shape {input_shape}")
+        return self.layer.compute_output_shape(input_shape)
+
+    def _repr_arguments(self, config: Mapping[str, Any]) -> list[str]:
+        return [repr(self.layer)]
 
 
-class Embedding(_Layer):
+class Embedding(_WeightedLayer):
     """Integer ids (batch, time) in [0, input_dim) → vectors (batch, time, output_dim), Keras' "uniform"
     initialisation (±0.05). No mask: pass per-sequence `lengths` to the model instead. Its backward has no
     gradient for the ids ("x" is None)."""
@@ -243,5 +265,13 @@ class Embedding(_Layer):
         np.add.at(grad, ids.reshape(-1), d.reshape(-1, self.output_dim))
         return {"x": None, "embeddings": grad}
 
-    def __repr__(self) -> str:
-        return f"Embedding({self.input_dim}, {self.output_dim})"
+    def step(self, x_t: Any) -> np.ndarray:
+        """The vectors of one step's ids: x_t (batch,) -> (batch, output_dim)."""
+        return self(np.asarray(x_t).reshape(-1, 1))[:, 0]
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (*input_shape, self.output_dim)
+
+    @property
+    def input_shape(self) -> Shape | None:
+        return (None, None)

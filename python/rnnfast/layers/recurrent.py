@@ -1,4 +1,4 @@
-"""The recurrent layers: SimpleRNN, LSTM and GRU with Keras' vocabulary and weight layouts.
+"""The built-in recurrent layers: SimpleRNN, LSTM and GRU with Keras' vocabulary and weight layouts.
 
 The arithmetic runs in the C++ engine (``rnnfast._core``) with the GIL released; this module owns argument
 handling, weights, the stateful carry and the bookkeeping between a training call and ``backward``.
@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
-from ._engine import core as _core
-from ._initializers import glorot_uniform, orthogonal
-from ._validation import (
+from .._engine import core as _core
+from .._initializers import glorot_uniform, orthogonal
+from .._validation import (
     as_float_array,
     as_lengths,
     check_call_memory,
@@ -25,19 +25,18 @@ from ._validation import (
     check_rate,
     check_shape,
 )
-
-Output = Union[np.ndarray, list]
+from .base import Output, _SequenceLayer
 
 _MASK_STREAM = 0x6D61736B  # "mask": the dropout generator's stream, apart from the weights' initialisation
 # Versions of layers' weights, unique across layers: the engine keeps weights packed while their version holds.
 _WEIGHTS_VERSIONS = itertools.count(1)
 
 
-class _Recurrent:
+class _Recurrent(_SequenceLayer):
     """What SimpleRNN, LSTM and GRU share. Subclasses set the cell and the weight shapes."""
 
     _gates: int = 1
-    _state_count: int = 1
+    _transient = ("_engine", "_stream")
 
     def __init__(
         self,
@@ -123,8 +122,8 @@ class _Recurrent:
                 grads[name] = part.copy()
 
     def get_config(self) -> dict[str, Any]:
-        """The constructor arguments: ``type(layer)(**layer.get_config())`` makes an equal, unbuilt-or-built layer
-        (with fresh weights)."""
+        """The constructor arguments: ``type(layer).from_config(layer.get_config())`` makes a layer with the same
+        options, unbuilt or built as this one (with fresh weights)."""
         return {
             "units": self.units,
             "input_size": self.input_size,
@@ -147,7 +146,8 @@ class _Recurrent:
     def built(self) -> bool:
         return self.input_size is not None
 
-    def _weight_shapes(self, input_size: int) -> dict[str, tuple[int, ...]]:
+    def weight_shapes(self, input_size: int) -> dict[str, tuple[int, ...]]:
+        """The shapes of the weights for `input_size` input features, by name."""
         g = self._gates * self.units
         shapes = {"kernel": (input_size, g), "recurrent_kernel": (self.units, g), "bias": self._bias_shape()}
         shapes.update({name: (size,) for group in self._weight_groups().values() for name, size, _ in group})
@@ -157,7 +157,7 @@ class _Recurrent:
         """Create the weights for `input_size` input features (Keras' default initialisation)."""
         input_size = check_int(input_size, "input_size", 1)  # type: ignore[assignment]
         rng = np.random.default_rng(self.seed)
-        shapes = self._weight_shapes(input_size)
+        shapes = self.weight_shapes(input_size)
         weights = {
             "kernel": glorot_uniform(rng, shapes["kernel"]),  # type: ignore[arg-type]
             "recurrent_kernel": orthogonal(rng, shapes["recurrent_kernel"]),  # type: ignore[arg-type]
@@ -170,24 +170,41 @@ class _Recurrent:
         self._weights = {k: np.ascontiguousarray(v, dtype=self.dtype) for k, v in weights.items()}
         self._weights_version = next(_WEIGHTS_VERSIONS)
         if self.input_size != input_size or self._engine is None:
-            engine_type = _core.Engine32 if self.dtype == np.float32 else _core.Engine64
-            self._engine = engine_type(self._cell_name(), input_size, self.units, **self._engine_options())
             self.input_size = input_size
+            self._engine = self._make_engine()
         self._last = None
         self._stream = None
 
-    def _weights_updated(self) -> None:
-        """Called after the weight arrays were changed in place (an optimiser step): step() restarts from them
-        (with its current state), and calls pack them again."""
+    def _make_engine(self) -> Any:
+        engine_type = _core.Engine32 if self.dtype == np.float32 else _core.Engine64
+        return engine_type(self._cell_name(), self.input_size, self.units, **self._engine_options())
+
+    @property
+    def trainable_weights(self) -> dict[str, np.ndarray]:
+        """The live weight arrays (Keras layout and gate order); changed in place, call weights_updated()."""
+        return self._weights
+
+    def weights_updated(self) -> None:
+        """After the weight arrays were changed in place (an optimiser step): step() restarts from them (with its
+        current state), and calls pack them again."""
         self._weights_version = next(_WEIGHTS_VERSIONS)
         if self._stream is not None:
             states = self.step_state
             self._stream = None
             self._start_stream(states[0].shape[0], states)
 
-    def get_weights(self) -> dict[str, np.ndarray]:
-        """Copies of the weights in Keras layout and gate order ({} before the layer is built)."""
-        return {k: v.copy() for k, v in self._weights.items()}
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_step_state"] = self.step_state  # step() of a copy goes on from where the original's is
+        return state
+
+    def _restore(self) -> None:
+        step_state = self.__dict__.pop("_step_state", None)
+        self._weights_version = next(_WEIGHTS_VERSIONS)  # versions stay unique across layers
+        self._engine = self._make_engine() if self.built else None
+        self._stream = None
+        if step_state is not None:
+            self._start_stream(step_state[0].shape[0], step_state)
 
     def set_weights(self, weights: Mapping[str, Any]) -> None:
         """Replace all weights; `weights` has exactly the keys and shapes of get_weights().
@@ -204,29 +221,8 @@ class _Recurrent:
             if kernel.ndim != 2:
                 raise ValueError(f"kernel must be 2-D (input_size, {self._gates * self.units}), got {kernel.shape}")
             input_size = check_int(int(kernel.shape[0]), "kernel.shape[0]", 1)
-        shapes = self._weight_shapes(input_size)  # type: ignore[arg-type]
-        missing = sorted(set(shapes) - set(weights))
-        unknown = sorted(set(weights) - set(shapes))
-        if missing or unknown:
-            raise ValueError(
-                f"set_weights expects exactly the keys {sorted(shapes)}; missing {missing}, unexpected {unknown}"
-            )
-        converted = {}
-        for name, shape in shapes.items():
-            arr = as_float_array(weights[name], name, self.dtype)
-            check_shape(arr, shape, name)
-            converted[name] = arr.copy()
+        converted = self._checked_weights(weights, self.weight_shapes(input_size), self.dtype)  # type: ignore[arg-type]
         self._install(input_size, converted)  # type: ignore[arg-type]
-
-    # ---- state ------------------------------------------------------------------------------------------------
-    @property
-    def states(self) -> list[np.ndarray] | None:
-        """The carried states of a stateful layer (None before its first call or after reset_states())."""
-        return None if self._states is None else [s.copy() for s in self._states]
-
-    def reset_states(self) -> None:
-        """Zero the carried states of a stateful layer: the next call starts from zeros."""
-        self._states = None
 
     # ---- call -------------------------------------------------------------------------------------------------
     def __call__(
@@ -250,17 +246,7 @@ class _Recurrent:
 
     def _run(self, x: Any, initial_state: Any, lengths: Any, training: bool, max_threads: int = 0) -> Output:
         """__call__ with at most max_threads threads (0: as many as the pool and the shapes allow)."""
-        x = as_float_array(x, "x", self.dtype)
-        layout = "(time, batch, features)" if self.time_major else "(batch, time, features)"
-        if x.ndim != 3:
-            raise ValueError(f"x must be 3-D {layout}, got shape {x.shape}")
-        if not self.built:
-            if x.shape[2] < 1:
-                raise ValueError(f"x must have at least one feature, got shape {x.shape}")
-            self.build(x.shape[2])
-        if x.shape[2] != self.input_size:
-            raise ValueError(f"x must have {self.input_size} features (the layer's input_size), got shape {x.shape}")
-        batch, time = (x.shape[1], x.shape[0]) if self.time_major else (x.shape[0], x.shape[1])
+        x, batch, time = self._checked_input(x)
         self._require_finite(x, "x")
         states = self._check_initial_state(initial_state, batch)
         lengths_arr = None if lengths is None else as_lengths(lengths, batch, time)
@@ -296,22 +282,9 @@ class _Recurrent:
         return [out if self.return_sequences else out.copy(), *final]
 
     def _check_initial_state(self, initial_state: Any, batch: int) -> list[np.ndarray] | None:
-        n = self._state_count
         if initial_state is None:
-            if self.stateful and self._states is not None:
-                if self._states[0].shape[0] != batch:
-                    raise ValueError(
-                        f"stateful layer carries states for batch {self._states[0].shape[0]}, got a batch of "
-                        f"{batch}; call reset_states() first"
-                    )
-                return self._states
-            return None
-        if isinstance(initial_state, np.ndarray) and n == 1:
-            initial_state = [initial_state]
-        if not isinstance(initial_state, Sequence) or isinstance(initial_state, (str, bytes)):
-            raise TypeError(f"initial_state must be a list of {n} array(s), got {type(initial_state).__name__}")
-        if len(initial_state) != n:
-            raise ValueError(f"initial_state must hold {n} array(s) {self._state_names()}, got {len(initial_state)}")
+            return self._carried_states(batch)
+        initial_state = self._state_list(initial_state)
         states = []
         for name, s in zip(self._state_names(), initial_state):
             arr = as_float_array(s, f"initial_state ({name})", self.dtype)
@@ -323,9 +296,6 @@ class _Recurrent:
     def _require_finite(self, arr: np.ndarray, name: str) -> None:
         if self.check_finite and not np.isfinite(arr).all():
             raise ValueError(f"{name} holds NaN or infinity (the layer has check_finite=True)")
-
-    def _state_names(self) -> list[str]:
-        return ["h", "c"][: self._state_count]
 
     def _draw_masks(self, batch: int) -> dict[str, np.ndarray]:
         """Keras' dropout masks for one training call: one per sequence, fixed across its steps, kept units
@@ -431,18 +401,9 @@ class _Recurrent:
         if self._last is None:
             raise ValueError("backward() needs a preceding call with training=True (and no set_weights since)")
         batch, time = self._last["batch"], self._last["time"]
-        if self.return_sequences:
-            out_shape = (time, batch, self.units) if self.time_major else (batch, time, self.units)
-        else:
-            out_shape = (batch, self.units)
         names = ["d_out", *(f"d_{s}" for s in self._state_names())]
-        if self.return_state:
-            if not isinstance(d_out, Sequence) or isinstance(d_out, (str, bytes)) or len(d_out) != len(names):
-                raise TypeError(f"d_out must be a list {names} (the layer returns its states), got {type(d_out).__name__}")
-            parts = list(d_out)
-        else:
-            parts = [d_out]
-        parts += [None] * (len(names) - len(parts))
+        parts = self._d_out_parts(d_out)
+        out_shape = self._output_shape(batch, time)
         checked: list[np.ndarray | None] = []
         for name, part, shape in zip(names, parts, [out_shape] + [(batch, self.units)] * self._state_count):
             if part is None:
@@ -466,12 +427,6 @@ class _Recurrent:
         }
         self._split_engine_grads(grads, {"peephole": d_peephole, "norm": d_norm})
         return grads
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(units={self.units}, input_size={self.input_size}, "
-            f"return_sequences={self.return_sequences}, return_state={self.return_state}, dtype='{self.dtype}')"
-        )
 
 
 class SimpleRNN(_Recurrent):

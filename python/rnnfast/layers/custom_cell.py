@@ -8,13 +8,14 @@ go_backwards, time_major, return_sequences, return_state, stateful, initial_stat
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+import importlib
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import numpy as np
 
-from ._validation import as_float_array, as_lengths, check_dtype, check_int, check_shape
-from .layers import Output
+from .._validation import as_float_array, as_lengths, check_dtype, check_int, check_shape
+from .base import Output, _SequenceLayer
 
 
 class Cell(Protocol):
@@ -23,6 +24,8 @@ class Cell(Protocol):
     state_size: the sizes of its states (an int for one state), e.g. [units, units] for an LSTM.
     build(input_size, rng): create the weights for input_size features (rng: a seeded numpy Generator).
     get_weights() -> {name: array}; set_weights({name: array}) with the same names and shapes.
+    get_config() (optional, as Keras asks of custom cells) -> the constructor's arguments, JSON-serialisable:
+        RNN.get_config() then is too, and from_config() rebuilds the cell with cls(**config).
     step(x_t, states) -> (new_states, cache): x_t (batch, input_size), states a list like state_size.
     step_backward(d_new_states, cache) -> (d_x_t, d_states, d_weights): given dL/d(new states) (a list like
         states), the gradients with respect to x_t, the previous states, and the weights (a dict of this step's
@@ -40,7 +43,7 @@ class Cell(Protocol):
                                                                                     dict[str, np.ndarray]]: ...
 
 
-class RNN:
+class RNN(_SequenceLayer):
     """A recurrent layer around a NumPy cell (see Cell), with the options and call/backward of the built-in
     layers (no dropout: a cell that wants it applies it itself)."""
 
@@ -59,12 +62,14 @@ class RNN:
     ) -> None:
         for method in ("build", "get_weights", "set_weights", "step", "step_backward"):
             if not callable(getattr(cell, method, None)):
-                raise TypeError(f"cell must define {method}() (see rnnfast.rnn.Cell), {type(cell).__name__} does not")
+                raise TypeError(f"cell must define {method}() (see rnnfast.layers.Cell), {type(cell).__name__} does "
+                                "not")
         sizes = cell.state_size
         sizes = [sizes] if isinstance(sizes, (int, np.integer)) else list(sizes)
         if not sizes:
             raise ValueError("cell.state_size must name at least one state")
         self._sizes = [check_int(n, "cell.state_size", 1) for n in sizes]
+        self._state_count = len(self._sizes)
         self.cell = cell
         self.units = self._sizes[0]
         self.return_sequences = bool(return_sequences)
@@ -79,20 +84,43 @@ class RNN:
         self.input_size: int | None = None
         self._states: list[np.ndarray] | None = None
         self._last: dict[str, Any] | None = None
+        self._live: dict[str, np.ndarray] | None = None  # trainable_weights
         if input_size is not None:
             self.build(check_int(input_size, "input_size", 1))  # type: ignore[arg-type]
 
-    @property
-    def _state_count(self) -> int:
-        return len(self._sizes)
+    def _state_names(self) -> list[str]:
+        return [f"state {k}" for k in range(self._state_count)]
 
     def get_config(self) -> dict[str, Any]:
-        """Constructor arguments; the cell is a deep copy (built again, with fresh weights, when input_size is
-        known)."""
-        return {"cell": copy.deepcopy(self.cell), "input_size": self.input_size,
+        """Constructor arguments. The cell: {"class": "module.Name", "config": cell.get_config()} for a cell with
+        get_config (JSON-serialisable), else a deep copy of it; from_config builds it again (with fresh weights
+        when input_size is known)."""
+        if callable(getattr(self.cell, "get_config", None)):
+            kind = type(self.cell)
+            cell: Any = {"class": f"{kind.__module__}.{kind.__qualname__}", "config": self.cell.get_config()}
+        else:
+            cell = copy.deepcopy(self.cell)
+        return {"cell": cell, "input_size": self.input_size,
                 "return_sequences": self.return_sequences, "return_state": self.return_state,
                 "go_backwards": self.go_backwards, "stateful": self.stateful, "time_major": self.time_major,
                 "seed": self.seed, "dtype": self.dtype.name}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> RNN:
+        if not isinstance(config, Mapping):
+            raise TypeError(f"config must be a dict, got {type(config).__name__}")
+        config = dict(config)
+        cell = config.get("cell")
+        if isinstance(cell, dict) and set(cell) == {"class", "config"}:
+            module, _, name = str(cell["class"]).rpartition(".")
+            kind: Any = importlib.import_module(module)
+            for part in name.split("."):
+                kind = getattr(kind, part)
+            make = getattr(kind, "from_config", None)
+            config["cell"] = make(cell["config"]) if callable(make) else kind(**cell["config"])
+        else:
+            config["cell"] = copy.deepcopy(cell)
+        return cls(**config)
 
     @property
     def built(self) -> bool:
@@ -101,44 +129,44 @@ class RNN:
     def build(self, input_size: int) -> None:
         self.cell.build(input_size, np.random.default_rng(self.seed))
         self.input_size = input_size
+        self._live = None
         self._last = None
 
     def get_weights(self) -> dict[str, np.ndarray]:
         return {k: np.array(v, copy=True) for k, v in self.cell.get_weights().items()} if self.built else {}
 
+    @property
+    def trainable_weights(self) -> dict[str, np.ndarray]:
+        """Arrays of the cell's weights, this layer's dtype (a cell may hand out copies): weights_updated() gives
+        the cell their values."""
+        if not self.built:
+            return {}
+        if self._live is None:
+            self._live = {k: np.array(v, dtype=self.dtype, copy=True) for k, v in self.cell.get_weights().items()}
+        return self._live
+
+    def weights_updated(self) -> None:
+        if self._live is not None:
+            self.set_weights(self._live)
+
     def set_weights(self, weights: Mapping[str, Any]) -> None:
         if not self.built:
             raise ValueError("set_weights needs a built layer: pass input_size or call the layer first")
         self.cell.set_weights(weights)
+        self._live = None
         self._last = None
 
-    @property
-    def states(self) -> list[np.ndarray] | None:
-        return None if self._states is None else [s.copy() for s in self._states]
-
-    def reset_states(self) -> None:
-        self._states = None
+    def step(self, x_t: Any) -> Any:
+        raise ValueError("an RNN of a NumPy cell has no step(); call it on one-step sequences")
 
     @property
     def dropout_masks(self) -> dict[str, np.ndarray]:
         return {}
 
     # ---- call -------------------------------------------------------------------------------------------------
-    def __call__(self, x: Any, initial_state: Any = None, lengths: Any = None, training: bool = False) -> Output:
-        """As the built-in layers' __call__."""
-        return self._run(x, initial_state, lengths, training)
-
     def _run(self, x: Any, initial_state: Any, lengths: Any, training: bool, max_threads: int = 0) -> Output:
-        x = as_float_array(x, "x", self.dtype)
-        if x.ndim != 3:
-            layout = "(time, batch, features)" if self.time_major else "(batch, time, features)"
-            raise ValueError(f"x must be 3-D {layout}, got shape {x.shape}")
+        x, batch, time = self._checked_input(x)
         x_bt = x.transpose(1, 0, 2) if self.time_major else x
-        batch, time, features = x_bt.shape
-        if not self.built:
-            self.build(features)
-        if features != self.input_size:
-            raise ValueError(f"x must have {self.input_size} features (the layer's input_size), got shape {x.shape}")
         states = self._initial_states(initial_state, batch)
         lens = np.full(batch, time, dtype=np.int64) if lengths is None else as_lengths(lengths, batch, time)
         rows = np.arange(batch)
@@ -166,43 +194,22 @@ class RNN:
 
     def _initial_states(self, initial_state: Any, batch: int) -> list[np.ndarray]:
         if initial_state is None:
-            if self.stateful and self._states is not None:
-                if self._states[0].shape[0] != batch:
-                    raise ValueError(f"stateful layer carries states for batch {self._states[0].shape[0]}, got a "
-                                     f"batch of {batch}; call reset_states() first")
-                return self._states
-            return [np.zeros((batch, n), dtype=self.dtype) for n in self._sizes]
-        if isinstance(initial_state, np.ndarray) and self._state_count == 1:
-            initial_state = [initial_state]
-        if not isinstance(initial_state, Sequence) or isinstance(initial_state, (str, bytes)) \
-                or len(initial_state) != self._state_count:
-            raise ValueError(f"initial_state must be a list of {self._state_count} array(s)")
+            carried = self._carried_states(batch)
+            return carried if carried is not None else [np.zeros((batch, n), dtype=self.dtype) for n in self._sizes]
         states = []
-        for k, (s, n) in enumerate(zip(initial_state, self._sizes)):
+        for k, (s, n) in enumerate(zip(self._state_list(initial_state), self._sizes)):
             arr = as_float_array(s, f"initial_state[{k}]", self.dtype)
             check_shape(arr, (batch, n), f"initial_state[{k}]", "(batch, state size)")
             states.append(arr)
         return states
 
     # ---- backward ---------------------------------------------------------------------------------------------
-    def backward(self, d_out: Any) -> dict[str, Any]:
-        """As the built-in layers' backward: {"x", "initial_state", and every name of get_weights()}."""
-        return self._backward(d_out)
-
     def _backward(self, d_out: Any, max_threads: int = 0) -> dict[str, Any]:
         if self._last is None:
             raise ValueError("backward() needs a preceding call with training=True (and no set_weights since)")
         batch, time = self._last["batch"], self._last["time"]
-        out_shape = ((time, batch, self.units) if self.time_major else (batch, time, self.units)) \
-            if self.return_sequences else (batch, self.units)
-        if self.return_state:
-            if not isinstance(d_out, Sequence) or isinstance(d_out, (str, bytes)) \
-                    or len(d_out) != 1 + self._state_count:
-                raise TypeError(f"d_out must be a list of {1 + self._state_count} arrays (or None) like the output")
-            parts = list(d_out)
-        else:
-            parts = [d_out] + [None] * self._state_count
-        shapes = [out_shape, *[(batch, n) for n in self._sizes]]
+        parts = self._d_out_parts(d_out)
+        shapes = [self._output_shape(batch, time), *[(batch, n) for n in self._sizes]]
         checked = [np.zeros(shape, self.dtype) if p is None else as_float_array(p, "d_out", self.dtype)
                    for p, shape in zip(parts, shapes)]
         for arr, shape in zip(checked, shapes):
@@ -230,5 +237,11 @@ class RNN:
         dx_out = dx.transpose(1, 0, 2) if self.time_major else dx
         return {"x": np.ascontiguousarray(dx_out), "initial_state": d_states, **d_weights}
 
-    def __repr__(self) -> str:
-        return f"RNN({type(self.cell).__name__}, units={self.units}, input_size={self.input_size})"
+    def _repr_arguments(self, config: Mapping[str, Any]) -> list[str]:
+        options = {k: v for k, v in config.items() if k != "cell"}
+        return [type(self.cell).__name__, f"units={self.units}", *super()._repr_arguments(options)]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_live"] = None
+        return state

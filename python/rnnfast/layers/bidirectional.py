@@ -5,16 +5,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Union
+from typing import Any, Callable
 
 import numpy as np
 
-from ._engine import core as _core
-from ._validation import as_lengths, check_choice
-from .layers import Output, _Recurrent
-from .rnn import RNN
-
-_Layer = Union[_Recurrent, RNN]
+from .._engine import core as _core
+from .._registry import deserialize, serialize
+from .._validation import as_lengths, check_choice
+from .base import Layer, Output, Shape, _SequenceLayer
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 _executor: ThreadPoolExecutor | None = None
@@ -58,7 +56,7 @@ def _reverse_within_lengths(y: np.ndarray, lengths: np.ndarray | None, time_majo
     return np.ascontiguousarray(out)
 
 
-class Bidirectional:
+class Bidirectional(Layer):
     """Runs `layer` over the sequences and a copy of it over the reversed sequences, and merges their outputs.
 
     merge_mode: "concat" (features side by side, forward first), "sum", "mul", "ave", or None (the two outputs
@@ -74,20 +72,18 @@ class Bidirectional:
     more threads (rnnfast.set_num_threads) both directions run at the same time, forward and backward pass.
     """
 
-    def __init__(self, layer: _Layer, merge_mode: str | None = "concat",
-                 backward_layer: _Layer | None = None) -> None:
-        if not isinstance(layer, (_Recurrent, RNN)):
+    needs_whole_sequence = True
+
+    def __init__(self, layer: _SequenceLayer, merge_mode: str | None = "concat",
+                 backward_layer: _SequenceLayer | None = None) -> None:
+        if not isinstance(layer, _SequenceLayer):
             raise TypeError(f"layer must be a rnnfast SimpleRNN, LSTM, GRU or RNN, got {type(layer).__name__}")
         if merge_mode is not None:
             check_choice(merge_mode, "merge_mode", _MERGE_MODES)  # type: ignore[arg-type]
         self.merge_mode = merge_mode
         if backward_layer is None:
-            config = layer.get_config()
-            config["go_backwards"] = not layer.go_backwards
-            if config["seed"] is not None:
-                config["seed"] += 1
-            backward_layer = type(layer)(**config)
-        elif not isinstance(backward_layer, (_Recurrent, RNN)):
+            backward_layer = type(layer).from_config(self._mirror_config(layer))  # type: ignore[assignment]
+        elif not isinstance(backward_layer, _SequenceLayer):
             raise TypeError(f"backward_layer must be a rnnfast recurrent layer, got {type(backward_layer).__name__}")
         else:
             for attribute in ("return_sequences", "return_state", "time_major", "dtype"):
@@ -100,8 +96,40 @@ class Bidirectional:
         if backward_layer is layer:
             raise ValueError("backward_layer must be a different layer object")
         self.forward_layer = layer
-        self.backward_layer = backward_layer
+        self.backward_layer: _SequenceLayer = backward_layer  # type: ignore[assignment]
         self._last: dict[str, Any] | None = None
+
+    @staticmethod
+    def _mirror_config(layer: _SequenceLayer) -> dict[str, Any]:
+        """The config of the default backward layer: go_backwards flipped, the next seed."""
+        config = layer.get_config()
+        config["go_backwards"] = not layer.go_backwards
+        if config["seed"] is not None:
+            config["seed"] += 1
+        return config
+
+    def get_config(self) -> dict[str, Any]:
+        return {"layer": serialize(self.forward_layer), "backward_layer": serialize(self.backward_layer),
+                "merge_mode": self.merge_mode}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Bidirectional:
+        if not isinstance(config, Mapping) or not {"layer"} <= set(config) <= {"layer", "backward_layer",
+                                                                                 "merge_mode"}:
+            raise ValueError("a Bidirectional config holds 'layer' and optionally 'backward_layer' and 'merge_mode', "
+                             f"got {config!r}")
+        backward = config.get("backward_layer")
+        return cls(deserialize(config["layer"]), merge_mode=config.get("merge_mode", "concat"),
+                   backward_layer=None if backward is None else deserialize(backward))
+
+    def _repr_arguments(self, config: Mapping[str, Any]) -> list[str]:
+        args = [repr(self.forward_layer)]
+        if self.merge_mode != "concat":
+            args.append(f"merge_mode={self.merge_mode!r}")
+        if self.backward_layer.get_config() != self._mirror_config(self.forward_layer) \
+                or type(self.backward_layer) is not type(self.forward_layer):
+            args.append(f"backward_layer={self.backward_layer!r}")
+        return args
 
     # ---- properties shared with the wrapped layers -------------------------------------------------------------
     @property
@@ -132,11 +160,20 @@ class Bidirectional:
         self.forward_layer.build(input_size)
         self.backward_layer.build(input_size)
 
-    def _layers(self) -> tuple[tuple[str, _Layer], tuple[str, _Layer]]:
+    def _layers(self) -> tuple[tuple[str, _SequenceLayer], tuple[str, _SequenceLayer]]:
         return ("forward", self.forward_layer), ("backward", self.backward_layer)
 
     def get_weights(self) -> dict[str, np.ndarray]:
         return {f"{prefix}/{k}": v for prefix, layer in self._layers() for k, v in layer.get_weights().items()}
+
+    @property
+    def trainable_weights(self) -> dict[str, np.ndarray]:
+        return {f"{prefix}/{k}": v for prefix, layer in self._layers()
+                for k, v in layer.trainable_weights.items()}
+
+    def weights_updated(self) -> None:
+        for _, layer in self._layers():
+            layer.weights_updated()
 
     def set_weights(self, weights: Mapping[str, Any]) -> None:
         """Replace all weights; `weights` has exactly the keys of get_weights() ("forward/…", "backward/…")."""
@@ -168,14 +205,9 @@ class Bidirectional:
         """Run both directions over x (see the class docstring for the output structure)."""
         n = self.forward_layer._state_count
         if initial_state is not None:
-            if isinstance(initial_state, np.ndarray) or not isinstance(initial_state, Sequence) \
-                    or isinstance(initial_state, (str, bytes)):
-                raise TypeError(f"initial_state must be a list of {2 * n} arrays (the forward layer's states, then "
-                                f"the backward layer's), got {type(initial_state).__name__}")
-            if len(initial_state) != 2 * n:
-                raise ValueError(f"initial_state must hold {2 * n} arrays (the forward layer's states, then the "
-                                 f"backward layer's), got {len(initial_state)}")
-            states_f, states_b = list(initial_state[:n]), list(initial_state[n:])
+            states = self._array_list(initial_state, 2 * n, "initial_state",
+                                      "(the forward layer's states, then the backward layer's)", lone_array=False)
+            states_f, states_b = states[:n], states[n:]
         else:
             states_f = states_b = None
         out_f, out_b = _both(
@@ -221,9 +253,8 @@ class Bidirectional:
         n = self.forward_layer._state_count
         if self.return_state or self.merge_mode is None:
             expected = n_out + (2 * n if self.return_state else 0)
-            if isinstance(d_out, np.ndarray) or not isinstance(d_out, Sequence) or len(d_out) != expected:
-                raise TypeError(f"d_out must be a list of {expected} arrays (or None) like the output")
-            parts = list(d_out)
+            parts = self._array_list(d_out, expected, "d_out", "(or None) like the output", lone_array=False,
+                                     wrong_length=TypeError)
         else:
             parts = [d_out]
         d_merged, d_states = parts[:n_out], parts[n_out:]
@@ -231,7 +262,7 @@ class Bidirectional:
         if self.return_sequences and d_b is not None:
             d_b = _reverse_within_lengths(np.asarray(d_b, dtype=y_b.dtype), self._last["lengths"], self.time_major)
 
-        def direction(layer: _Layer, d_y: Any, d_st: list[Any]) -> Callable[[int], dict[str, Any]]:
+        def direction(layer: _SequenceLayer, d_y: Any, d_st: list[Any]) -> Callable[[int], dict[str, Any]]:
             if d_y is None:
                 d_y = np.zeros_like(y_f)
             return lambda threads: layer._backward([d_y, *d_st] if self.return_state else d_y, threads)
@@ -268,5 +299,17 @@ class Bidirectional:
         half = d * d.dtype.type(0.5)
         return half, half
 
-    def __repr__(self) -> str:
-        return f"Bidirectional({self.forward_layer!r}, merge_mode={self.merge_mode!r})"
+    # ---- in a model ------------------------------------------------------------------------------------------------
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        shape = self.forward_layer.compute_output_shape(input_shape)
+        return (*shape[:-1], 2 * self.units) if self.merge_mode == "concat" else shape
+
+    def check_stackable(self) -> None:
+        self.forward_layer.check_stackable()
+
+    def call_in_model(self, x: Any, lengths: Any, training: bool) -> Any:
+        return self(x, lengths=lengths, training=training)
+
+    def step(self, x_t: Any) -> Any:
+        raise ValueError("a Bidirectional layer cannot run one step at a time (its backward direction starts at "
+                         "the end of the sequence)")

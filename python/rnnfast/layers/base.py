@@ -1,0 +1,327 @@
+"""Layer: what every rnnfast layer offers, and what a Sequential model drives its layers through.
+
+A layer owns its weights (a dict of arrays in Keras layouts), runs forward with ``layer(x, training=...)`` and
+backward with ``layer.backward(d_out)`` for its last training call, and describes itself with a config:
+``type(layer).from_config(layer.get_config())`` makes a layer with the same options (and fresh weights).
+Pickling and ``copy.deepcopy`` copy a layer whole: options, weights, the carried states and the dropout
+generator, so a copy predicts exactly as its original; a copy has no pending backward.
+
+The argument checks that several layers share (state lists, d_out lists, weight dicts) live here too.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Union
+
+import numpy as np
+
+from .._registry import register
+from .._validation import as_float_array, check_shape
+
+Shape = tuple["int | None", ...]
+Output = Union[np.ndarray, list]  # an array, or a list of them (return_state, merge_mode=None)
+
+
+class Layer:
+    """The protocol of an rnnfast layer (see the module docstring).
+
+    Weights: ``get_weights()`` (copies), ``set_weights(dict)``, ``trainable_weights`` (the live arrays, for an
+    optimiser that updates them in place, after which it calls ``weights_updated()``), ``count_params()``.
+    Calls: ``layer(x, training=False)``, ``backward(d_out)``, ``step(x_t)`` / ``reset_step()`` for one time step
+    at a time, ``reset_states()``, ``compute_output_shape(input_shape)``.
+    """
+
+    # Whether a call carries its final states into the next one (recurrent layers; see reset_states).
+    stateful: bool = False
+    # Whether the layer needs whole sequences at once (a Bidirectional's backward direction starts at the end).
+    needs_whole_sequence: ClassVar[bool] = False
+    # Config entries whose default is not the constructor's own (an activation of None is "linear").
+    _config_defaults: ClassVar[dict[str, Any]] = {}
+    # Attributes that are not pickled: C++ objects, rebuilt by _restore().
+    _transient: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("_"):
+            register(cls)
+
+    # ---- what a layer defines ---------------------------------------------------------------------------------
+    @property
+    def built(self) -> bool:
+        """Whether the layer has its weights."""
+        raise NotImplementedError
+
+    def build(self, input_size: int) -> None:
+        """Creates the weights for `input_size` input features."""
+        raise NotImplementedError
+
+    @property
+    def trainable_weights(self) -> dict[str, np.ndarray]:
+        """The live weight arrays by name ({} before the layer is built). Changed in place, they must be followed
+        by weights_updated()."""
+        raise NotImplementedError
+
+    def set_weights(self, weights: Mapping[str, Any]) -> None:
+        """Replaces all weights: `weights` has exactly the keys and shapes of get_weights()."""
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor's arguments (input_size included), JSON-serialisable."""
+        raise NotImplementedError
+
+    def __call__(self, x: Any, training: bool = False) -> Any:
+        raise NotImplementedError
+
+    def backward(self, d_out: Any) -> dict[str, Any]:
+        """Gradients for the last training call: {"x": dL/dx (None for integer ids), and one per weight name}."""
+        raise NotImplementedError
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        """The shape of the output for an input of `input_shape` (None: any size)."""
+        raise NotImplementedError
+
+    @property
+    def input_shape(self) -> Shape | None:
+        """The shape of the input the layer takes, None for the batch and time sizes: (None, None, features) for
+        sequences; None while the features are not known."""
+        size = getattr(self, "input_size", None)
+        return None if size is None else (None, None, size)
+
+    # ---- what layers share ------------------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Layer:
+        """A layer with the options of `config` (as get_config() returns it), with fresh weights."""
+        if not isinstance(config, Mapping):
+            raise TypeError(f"config must be a dict, got {type(config).__name__}")
+        return cls(**config)
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """Copies of the weights in Keras layout ({} before the layer is built)."""
+        return {k: v.copy() for k, v in self.trainable_weights.items()}
+
+    def weights_updated(self) -> None:
+        """Tells the layer that trainable_weights were changed in place (by an optimiser step)."""
+
+    def count_params(self) -> int:
+        """The number of weight values (0 before the layer is built)."""
+        return sum(int(v.size) for v in self.trainable_weights.values())
+
+    def step(self, x_t: Any) -> Any:
+        """One time step: a layer without state maps x_t (batch, features) as it maps every step of a sequence."""
+        return self(x_t)
+
+    def reset_step(self) -> None:
+        """Zeros the state step() carries (a layer without state has none)."""
+
+    def reset_states(self) -> None:
+        """Zeros the states a stateful layer carries from call to call (a layer without state has none)."""
+
+    def check_stackable(self) -> None:
+        """Raises ValueError if the layer cannot be one layer of a Sequential model."""
+
+    def call_in_model(self, x: Any, lengths: Any, training: bool) -> Any:
+        """The layer's call inside a Sequential model, which passes every layer the sequences' lengths."""
+        return self(x, training=training)
+
+    def step_in_model(self, x_t: Any) -> Any:
+        """The layer's step() inside a Sequential model's step(); ValueError where the layer cannot take part."""
+        return self.step(x_t)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(self._repr_arguments(self.get_config()))})"
+
+    def _repr_arguments(self, config: Mapping[str, Any]) -> list[str]:
+        """The required arguments of `config`, then those of its options that differ from their defaults."""
+        positional, defaults = _constructor_arguments(type(self))
+        defaults = {**defaults, **self._config_defaults}
+        args = [repr(config[name]) for name in positional if name in config]
+        args += [f"{k}={v!r}" for k, v in config.items()
+                 if k not in positional and not (k in defaults and _same(defaults[k], v))]
+        return args
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {k: v for k, v in self.__dict__.items() if k not in self._transient}
+        if "_last" in state:
+            state["_last"] = None  # the engine's record of a training call stays with the original
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._restore()
+
+    def _restore(self) -> None:
+        """Rebuilds the transient attributes of an unpickled layer."""
+
+    # ---- argument checks several layers share -----------------------------------------------------------------
+    @staticmethod
+    def _array_list(value: Any, count: int, name: str, what: str, lone_array: bool = True,
+                    wrong_length: type[Exception] = ValueError) -> list[Any]:
+        """`value` as a list of `count` entries, `what` describing them: TypeError for anything but a list (an
+        array counts as a list of one where count is 1 and lone_array), `wrong_length` for another length."""
+        if isinstance(value, np.ndarray) and count == 1 and lone_array:
+            return [value]
+        if isinstance(value, np.ndarray) or not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
+            raise TypeError(f"{name} must be a list of {count} array(s) {what}, got {type(value).__name__}")
+        if len(value) != count:
+            raise wrong_length(f"{name} must hold {count} array(s) {what}, got {len(value)}")
+        return list(value)
+
+    def _checked_weights(self, weights: Any, shapes: Mapping[str, tuple[int, ...]],
+                         dtype: np.dtype) -> dict[str, np.ndarray]:
+        """Copies of `weights` (exactly the names of `shapes`, each of its shape) as C-contiguous `dtype`."""
+        if not isinstance(weights, Mapping):
+            raise TypeError(f"set_weights expects a dict of arrays, got {type(weights).__name__}")
+        missing = sorted(set(shapes) - set(weights))
+        unknown = sorted(map(str, set(weights) - set(shapes)))
+        if missing or unknown:
+            raise ValueError(
+                f"set_weights expects exactly the keys {sorted(shapes)}; missing {missing}, unexpected {unknown}"
+            )
+        converted = {}
+        for name, shape in shapes.items():
+            arr = as_float_array(weights[name], name, dtype)
+            check_shape(arr, shape, name)
+            converted[name] = arr.copy()
+        return converted
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as config values: True is not 1."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    return bool(a == b)
+
+
+@functools.lru_cache(maxsize=None)
+def _constructor_arguments(cls: type) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The required arguments of cls(...) in order, and the defaults of the others (from the constructors of its
+    classes, the subclass's first: a subclass passes the rest on as **kwargs)."""
+    positional: list[str] = []
+    defaults: dict[str, Any] = {}
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        for i, p in enumerate(inspect.signature(init).parameters.values()):
+            if i == 0 or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                continue
+            if p.default is p.empty:
+                if klass is cls and p.kind is not p.KEYWORD_ONLY:
+                    positional.append(p.name)
+            else:
+                defaults.setdefault(p.name, p.default)
+    return tuple(positional), defaults
+
+
+class _SequenceLayer(Layer):
+    """What the layers that run a cell over sequences share (the built-in recurrent layers and RNN): the options
+    return_sequences, return_state, go_backwards, stateful and time_major, the carried states, and the parsing
+    of initial_state and d_out. Subclasses set units, those options, _states and _state_count."""
+
+    units: int
+    input_size: int | None
+    dtype: np.dtype
+    return_sequences: bool
+    return_state: bool
+    go_backwards: bool
+    time_major: bool
+    _states: list[np.ndarray] | None
+    _state_count: int = 1  # h, or h and c
+
+    def _state_names(self) -> list[str]:
+        return ["h", "c"][: self._state_count]
+
+    def __call__(self, x: Any, initial_state: Any = None, lengths: Any = None, training: bool = False) -> Output:
+        """Runs the layer over a batch of sequences (see the built-in layers' __call__)."""
+        return self._run(x, initial_state, lengths, training)
+
+    def backward(self, d_out: Any) -> dict[str, Any]:
+        """Gradients of a scalar loss, given `d_out` = dLoss/d(output of the last training=True call): {"x",
+        "initial_state", and every name of get_weights()}."""
+        return self._backward(d_out)
+
+    def _run(self, x: Any, initial_state: Any, lengths: Any, training: bool, max_threads: int = 0) -> Output:
+        """__call__ with at most max_threads threads (0: as many as the pool and the shapes allow)."""
+        raise NotImplementedError
+
+    def _backward(self, d_out: Any, max_threads: int = 0) -> dict[str, Any]:
+        """backward with at most max_threads threads (0: as many as the pool and the shapes allow)."""
+        raise NotImplementedError
+
+    @property
+    def dropout_masks(self) -> dict[str, np.ndarray]:
+        """The dropout masks of the last training call ({} without dropout)."""
+        return {}
+
+    @property
+    def states(self) -> list[np.ndarray] | None:
+        """The carried states of a stateful layer (None before its first call or after reset_states())."""
+        return None if self._states is None else [s.copy() for s in self._states]
+
+    def reset_states(self) -> None:
+        """Zero the carried states of a stateful layer: the next call starts from zeros."""
+        self._states = None
+
+    def _checked_input(self, x: Any) -> tuple[np.ndarray, int, int]:
+        """x as an array of the layer's dtype with its batch and time sizes (the layer built on first use)."""
+        x = as_float_array(x, "x", self.dtype)
+        layout = "(time, batch, features)" if self.time_major else "(batch, time, features)"
+        if x.ndim != 3:
+            raise ValueError(f"x must be 3-D {layout}, got shape {x.shape}")
+        if not self.built:
+            if x.shape[2] < 1:
+                raise ValueError(f"x must have at least one feature, got shape {x.shape}")
+            self.build(x.shape[2])
+        if x.shape[2] != self.input_size:
+            raise ValueError(f"x must have {self.input_size} features (the layer's input_size), got shape {x.shape}")
+        batch, time = (x.shape[1], x.shape[0]) if self.time_major else (x.shape[0], x.shape[1])
+        return x, batch, time
+
+    def _carried_states(self, batch: int) -> list[np.ndarray] | None:
+        """The states a call without initial_state starts from: a stateful layer's carried ones, else None."""
+        if not (self.stateful and self._states is not None):
+            return None
+        if self._states[0].shape[0] != batch:
+            raise ValueError(f"stateful layer carries states for batch {self._states[0].shape[0]}, got a batch of "
+                             f"{batch}; call reset_states() first")
+        return self._states
+
+    def _state_list(self, initial_state: Any) -> list[Any]:
+        """A given initial_state as a list of the layer's states (unchecked entries)."""
+        return self._array_list(initial_state, self._state_count, "initial_state", str(self._state_names()))
+
+    def _output_shape(self, batch: int, time: int) -> tuple[int, ...]:
+        if not self.return_sequences:
+            return (batch, self.units)
+        return (time, batch, self.units) if self.time_major else (batch, time, self.units)
+
+    def _d_out_parts(self, d_out: Any) -> list[Any]:
+        """d_out as [d_out, d_h(, d_c)], entries None where not given."""
+        names = ["d_out", *(f"d_{s}" for s in self._state_names())]
+        if not self.return_state:
+            return [d_out] + [None] * self._state_count
+        return self._array_list(d_out, len(names), "d_out", f"{names} (the layer returns its states)",
+                                lone_array=False, wrong_length=TypeError)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        if len(input_shape) != 3:
+            raise ValueError(f"a recurrent layer takes 3-D input, got the shape {input_shape}")
+        if not self.return_sequences:
+            return (input_shape[1] if self.time_major else input_shape[0], self.units)
+        return (*input_shape[:2], self.units)
+
+    def check_stackable(self) -> None:
+        if self.return_state or self.time_major:
+            raise ValueError("a recurrent layer in a Sequential model must have return_state=False and "
+                             "time_major=False")
+
+    def call_in_model(self, x: Any, lengths: Any, training: bool) -> Any:
+        return self(x, lengths=lengths, training=training)
+
+    def step_in_model(self, x_t: Any) -> Any:
+        if self.go_backwards:
+            raise ValueError("a go_backwards layer cannot run one step at a time")
+        return self.step(x_t)
