@@ -22,10 +22,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-import rnnfast as rf  # noqa: E402
+import rnnfast as rf
 
 
 def long_series(count: int, steps: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

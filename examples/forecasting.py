@@ -14,11 +14,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-import rnnfast as rf  # noqa: E402
-from rnnfast.__main__ import linear_forecast  # noqa: E402
+import rnnfast as rf
+from rnnfast.__main__ import linear_forecast
 
 CELLS = {"SimpleRNN": rf.SimpleRNN, "LSTM": rf.LSTM, "GRU": rf.GRU}
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-import rnnfast as rf  # noqa: E402
+import rnnfast as rf
 
 
 def main() -> None:

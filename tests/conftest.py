@@ -6,7 +6,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import rnnfast as rf  # noqa: E402
+import rnnfast as rf
 
 # (id, layer class, constructor options, reference kind, reference options)
 CELLS = [

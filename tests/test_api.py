@@ -1,6 +1,5 @@
 """The public API: weights and their layouts, initialisation, shapes, options, states and memory layouts."""
 
-import threading
 
 import numpy as np
 import pytest
@@ -198,26 +197,6 @@ def test_backward_is_repeatable_and_float32_is_close_to_float64(cell):
     for k in ("x", "kernel", "recurrent_kernel", "bias"):
         assert g32[k].dtype == np.float32
         np.testing.assert_allclose(g32[k], g64[k], atol=5e-4, rtol=1e-3)
-
-
-def test_threads_give_the_same_results_as_serial_runs():
-    rng = np.random.default_rng(7)
-    layer = rf.LSTM(32, input_size=8, return_sequences=True, seed=0)
-    inputs = [rng.normal(size=(4, 30, 8)).astype(np.float32) for _ in range(8)]
-    serial = [layer(x) for x in inputs]
-    results = [None] * len(inputs)
-
-    def work(i):
-        for _ in range(5):
-            results[i] = layer(inputs[i])
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for got, want in zip(results, serial):
-        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
 
 
 def test_num_threads_setting():

@@ -8,10 +8,10 @@ as tests/test_gradcheck.py (step 1e-6, rtol 1e-6 / atol 1e-8).
 
 import numpy as np
 import pytest
+import reference
 from conftest import make_layer
 from test_gradcheck import check_layer
 
-import reference
 import rnnfast as rf
 
 MERGES = ["concat", "sum", "mul", "ave", None]
@@ -126,8 +126,8 @@ torch = pytest.importorskip("torch")
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_matches_torch_bidirectional_with_packed_sequences(kind):
-    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
     from test_torch_parity import gate_permutation
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
     rng = np.random.default_rng(5)
     batch, time, features, units = 4, 7, 3, 5

@@ -9,10 +9,10 @@ first training call of a fresh layer with the same seed (so it draws the same ma
 
 import numpy as np
 import pytest
+import reference
 from conftest import make_layer
 from test_gradcheck import TOL, loss_and_seeds, numeric_gradient
 
-import reference
 import rnnfast as rf
 
 RATES = [(0.3, 0.0), (0.0, 0.4), (0.25, 0.5)]

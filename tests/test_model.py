@@ -22,7 +22,7 @@ def test_dense_gradients(activation, ndim):
     layer = rf.Dense(4, activation=activation, input_size=3, dtype="float64", seed=1)
     layer.set_weights({"kernel": rng.normal(size=(3, 4)), "bias": rng.normal(size=4)})
     x = rng.normal(size=(5, 3) if ndim == 2 else (2, 5, 3))
-    seed = rng.normal(size=x.shape[:-1] + (4,))
+    seed = rng.normal(size=(*x.shape[:-1], 4))
     layer(x, training=True)
     grads = layer.backward(seed)
 
@@ -124,7 +124,7 @@ def test_classification_with_embedding_and_accuracy():
     history = model.fit(ids[:300], labels[:300], epochs=10, batch_size=32, validation_data=(ids[300:], labels[300:]),
                         verbose=0, seed=1)
     assert history.history["val_accuracy"][-1] > 0.9
-    loss, accuracy = model.evaluate(ids[300:], labels[300:])
+    _loss, accuracy = model.evaluate(ids[300:], labels[300:])
     assert accuracy == pytest.approx(history.history["val_accuracy"][-1])
 
 
@@ -156,9 +156,12 @@ def test_tbptt_with_one_chunk_equals_full_bptt_and_carries_state():
         _, d = mse.value_and_gradient(targets[:, start:start + 5], dense(out, training=True))
         g_dense = dense.backward(d)
         g_lstm = lstm.backward([g_dense["x"], None, None])
-        params = {f"lstm/{k}": v for k, v in lstm._weights.items()} | {f"dense/{k}": v for k, v in dense._weights.items()}
-        grads = {f"lstm/{k}": g_lstm[k] for k in lstm._weights} | {f"dense/{k}": g_dense[k] for k in dense._weights}
+        live = {"lstm": lstm.trainable_weights, "dense": dense.trainable_weights}
+        params = {f"{layer}/{k}": v for layer, weights in live.items() for k, v in weights.items()}
+        grads = {f"lstm/{k}": g_lstm[k] for k in live["lstm"]} | {f"dense/{k}": g_dense[k] for k in live["dense"]}
         optimizer.apply(params, grads)
+        lstm.weights_updated()
+        dense.weights_updated()
         state = [h, c]
     for got, want in zip(results[2], [lstm.get_weights(), dense.get_weights()]):
         for k in want:
@@ -170,7 +173,8 @@ def test_tbptt_memory_is_bounded_by_the_chunk():
     script = """
 import json, numpy as np, rnnfast as rf
 from pathlib import Path
-def kib(f): return int(next(l for l in Path('/proc/self/status').read_text().splitlines() if l.startswith(f)).split()[1])
+def kib(f):
+    return int(next(l for l in Path('/proc/self/status').read_text().splitlines() if l.startswith(f)).split()[1])
 x = np.random.default_rng(0).normal(size=(8, 20000, 1)).astype(np.float32)
 y = np.roll(x, -1, axis=1)
 model = rf.Sequential([rf.LSTM(64, return_sequences=True, seed=0), rf.Dense(1, seed=1)])

@@ -19,11 +19,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import CELLS, make_layer
+
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-
-import rnnfast as rf
 
 cells = st.sampled_from(CELLS)
 dtypes = st.sampled_from(["float64", "float32"])
@@ -138,7 +137,7 @@ def test_stateful_halves_equal_the_whole(problem, cut):
 
 @given(problems(min_batch=1), dtypes)
 def test_steps_equal_a_whole_call(problem, dtype):
-    cell, units, features, x, _, seed, options = problem
+    cell, units, features, x, _, seed, _options = problem
     layer = make_layer(cell, units, features, seed=seed, dtype=dtype, return_sequences=True)
     whole = np.asarray(layer(x))
     steps = np.stack([layer.step(x[:, t]) for t in range(x.shape[1])], axis=1)

@@ -5,9 +5,9 @@ Tolerances: float64 rtol 1e-10 / atol 1e-12; float32 atol 2e-5 (single-precision
 
 import numpy as np
 import pytest
+import reference
 from conftest import make_layer
 
-import reference
 import rnnfast as rf
 
 OPTIONS = [

@@ -77,7 +77,7 @@ def test_damaged_files_raise_clear_errors(tmp_path):
     }
     for data in cases.values():
         path.write_bytes(data)
-        with pytest.raises(ValueError, match="m.safetensors"):  # the message names the file
+        with pytest.raises(ValueError, match=r"m\.safetensors"):  # the message names the file
             rf.load_model(path)
     other = tmp_path / "other.safetensors"
     _model_file.write_file(other, {"w": np.zeros(3, np.float32)}, {"format": "something-else"})

@@ -1,19 +1,26 @@
-"""The multi-threaded engine: shapes large enough that a call runs on a team of threads (each thread owns a
-slice of the units; H = 72 leaves a partial panel), checked against the one-thread engine, the NumPy reference
-and directional finite differences; and concurrent calls from Python threads.
+"""Threads: the multi-threaded engine, and calls from many Python threads at once.
 
-Tolerances: against one thread, float64 rtol 1e-12 / atol 1e-13 and float32 rtol 1e-5 / atol 1e-6, atol scaled
-by each array's largest magnitude (the post-loop products are split differently across threads); against the reference, float64
-rtol 1e-10 / atol 1e-12; directional derivatives (float64, step 1e-6) rtol 1e-6.
+The team: shapes large enough that a call runs on a team of threads (each thread owns a slice of the units;
+H = 72 leaves a partial panel), checked against the one-thread engine, the NumPy reference and directional
+finite differences. Tolerances: against one thread, float64 rtol 1e-12 / atol 1e-13 and float32 rtol 1e-5 /
+atol 1e-6, atol scaled by each array's largest magnitude (the post-loop products are split differently across
+threads); against the reference, float64 rtol 1e-10 / atol 1e-12; directional derivatives (float64, step 1e-6)
+rtol 1e-6.
+
+Python threads (the GIL released in every call): inference and training on layers of their own, inference on
+one shared layer, streams of their own and copies of one shared C++ model, all give what serial runs give.
+THREADS × ROUNDS calls of each kind; float64, tolerance 1e-12 (a call that finds the thread pool busy runs on its
+own thread, which may split a product differently from a serial run: rounding, not a race).
 """
 
 import threading
 
 import numpy as np
 import pytest
-from conftest import make_layer
-
 import reference
+from conftest import CELLS, make_layer
+from test_streaming_model import saved
+
 import rnnfast as rf
 
 BATCH, TIME, FEATURES, UNITS = 13, 23, 5, 72  # 23 steps: three input chunks of 9 steps
@@ -153,3 +160,112 @@ def test_team_with_dropout_matches_the_reference(cell, restore_threads):
     for name in ("x", "kernel", "recurrent_kernel", "bias"):
         scale = float(np.max(np.abs(alone[name]), initial=1.0))
         np.testing.assert_allclose(team[name], alone[name], rtol=1e-12, atol=1e-13 * scale, err_msg=name)
+
+
+# ---- calls from many Python threads at once ----------------------------------------------------------------
+THREADS = 8
+ROUNDS = 50
+TOL = {"rtol": 1e-12, "atol": 1e-12}
+
+
+def work_items(tmp_path):
+    rng = np.random.default_rng(0)
+    cells = [CELLS[i % len(CELLS)] for i in range(THREADS)]
+    # Large enough steps that serial calls run on the team of threads, small enough to be quick.
+    own = [make_layer(c, 96, 8, seed=i, return_sequences=True) for i, c in enumerate(cells)]
+    trained = [make_layer(c, 24, 8, seed=100 + i, return_sequences=True, recurrent_dropout=0.2)
+               for i, c in enumerate(cells)]
+    shared = make_layer(CELLS[2], 96, 8, seed=7, return_sequences=True)
+    streamed = [make_layer(c, 16, 8, seed=200 + i) for i, c in enumerate(cells)]
+    xs = [rng.normal(size=(6, 15, 8)) for _ in range(THREADS)]
+    dys = [rng.normal(size=(6, 15, 24)) for _ in range(THREADS)]
+    model = rf.Sequential([rf.GRU(12, return_sequences=True, seed=1, dtype="float64"),
+                           rf.Dense(2, seed=2, dtype="float64")])
+    model.predict(xs[0])
+    model.save(tmp_path / "m.safetensors")
+    cpp_model = rf.StreamingModel(tmp_path / "m.safetensors", dtype="float64")
+    return own, trained, shared, streamed, xs, dys, cpp_model
+
+
+def one_round(k, own, trained, shared, streamed, xs, dys, cpp_model):
+    """Everything thread k does in one round: fresh state each time, so every round gives the same results."""
+    x, dy = xs[k], dys[k]
+    layer = trained[k]
+    layer._mask_rng = np.random.default_rng([k, 1])  # the same dropout masks in every round
+    layer(x, training=True)
+    grads = layer.backward(dy)
+    streamed[k].reset_step()
+    steps = np.stack([streamed[k].step(x[:, t]) for t in range(x.shape[1])], axis=1)
+    stream = cpp_model.copy()
+    stream.reset()
+    cpp_steps = np.concatenate([stream.step(x[k % x.shape[0], t]) for t in range(x.shape[1])])
+    return [own[k](x), shared(x), grads["x"], grads["recurrent_kernel"], steps, cpp_steps, cpp_model.predict(x)]
+
+
+def test_threads_at_once_equal_serial_runs(tmp_path):
+    items = work_items(tmp_path)
+    serial = [one_round(k, *items) for k in range(THREADS)]
+    failures: list[str] = []
+    calls = [0] * THREADS
+    start = threading.Barrier(THREADS)
+
+    def thread(k):
+        start.wait()  # all at once
+        for _ in range(ROUNDS):
+            got = one_round(k, *items)
+            calls[k] += 1
+            for i, (g, want) in enumerate(zip(got, serial[k])):
+                if not np.allclose(g, want, **TOL):
+                    failures.append(f"thread {k}, result {i}: max difference {np.abs(g - want).max():.3g}")
+                    return
+
+    threads = [threading.Thread(target=thread, args=(k,)) for k in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures, failures[:5]
+    assert sum(calls) == THREADS * ROUNDS
+
+
+def test_threads_give_the_same_results_as_serial_runs():
+    rng = np.random.default_rng(7)
+    layer = rf.LSTM(32, input_size=8, return_sequences=True, seed=0)
+    inputs = [rng.normal(size=(4, 30, 8)).astype(np.float32) for _ in range(8)]
+    serial = [layer(x) for x in inputs]
+    results = [None] * len(inputs)
+
+    def work(i):
+        for _ in range(5):
+            results[i] = layer(inputs[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, want in zip(results, serial):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+def test_streams_of_one_model_on_threads(tmp_path):
+    _, _, path = saved(tmp_path, "variants", "float64")
+    model = rf.StreamingModel(path, dtype="float64")
+    signals = [np.sin(np.arange(150)[:, None] * 0.01 * (k + 1) + np.arange(3)) for k in range(6)]
+
+    def run(stream, signal, out, k):
+        out[k] = np.concatenate([stream.step(signal[t]) for t in range(len(signal))])
+
+    alone, together = {}, {}
+    for k, signal in enumerate(signals):
+        run(model.copy(), signal, alone, k)
+    threads = [threading.Thread(target=run, args=(model.copy(), s, together, k)) for k, s in enumerate(signals)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # The same up to rounding: each copy's buffers have their own alignment, so the norms' vectorised sums split
+    # differently, and 150 steps of this model amplify those last bits (serial copies differ alike: ~1e-10);
+    # a race would differ at the scale of the outputs.
+    for k in alone:
+        np.testing.assert_allclose(together[k], alone[k], rtol=1e-7, atol=1e-8)

@@ -6,8 +6,9 @@ rows). Skipped when torch is not installed.
 
 import numpy as np
 import pytest
-import rnnfast as rf
 from conftest import CELLS, make_layer
+
+import rnnfast as rf
 
 torch = pytest.importorskip("torch")
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence  # noqa: E402

@@ -7,8 +7,8 @@ Sequential models to train them with Keras' habits.
 
 from __future__ import annotations
 
-from ._engine import core as _core
 from . import datasets, losses, optimizers
+from ._engine import core as _core
 from .callbacks import Callback, EarlyStopping, History
 from .importers import from_keras, from_torch
 from .layers import GRU, LSTM, RNN, Bidirectional, Dense, Embedding, Layer, SimpleRNN, TimeDistributed
@@ -17,10 +17,32 @@ from .saving import load_model, save_model
 from .streaming import StreamingModel
 
 __version__ = "0.1.0"
-__all__ = ["GRU", "LSTM", "RNN", "Bidirectional", "SimpleRNN", "Dense", "Embedding", "TimeDistributed", "Layer",
-           "Sequential", "History", "Callback", "EarlyStopping", "load_model", "save_model", "StreamingModel",
-           "from_torch", "from_keras", "datasets", "losses", "optimizers", "get_num_threads", "set_num_threads",
-           "__version__"]
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "Bidirectional",
+    "Callback",
+    "Dense",
+    "EarlyStopping",
+    "Embedding",
+    "History",
+    "Layer",
+    "Sequential",
+    "SimpleRNN",
+    "StreamingModel",
+    "TimeDistributed",
+    "__version__",
+    "datasets",
+    "from_keras",
+    "from_torch",
+    "get_num_threads",
+    "load_model",
+    "losses",
+    "optimizers",
+    "save_model",
+    "set_num_threads",
+]
 
 
 def set_num_threads(n: int) -> None:

@@ -1,4 +1,3 @@
-from typing import Optional
 
 import numpy as np
 import numpy.typing as npt
@@ -18,33 +17,33 @@ class _Engine:
         kernel: _F,
         recurrent_kernel: _F,
         bias: _F,
-        h0: Optional[_F],
-        c0: Optional[_F],
-        lengths: Optional[npt.NDArray[np.int64]],
+        h0: _F | None,
+        c0: _F | None,
+        lengths: npt.NDArray[np.int64] | None,
         time_major: bool,
         go_backwards: bool,
         return_sequences: bool,
         training: bool,
-        peephole: Optional[_F] = None,
-        norm: Optional[_F] = None,
-        input_mask: Optional[_F] = None,
-        recurrent_mask: Optional[_F] = None,
+        peephole: _F | None = None,
+        norm: _F | None = None,
+        input_mask: _F | None = None,
+        recurrent_mask: _F | None = None,
         max_threads: int = 0,
         weights_version: int = 0,
-    ) -> tuple[Optional[_F], _F, Optional[_F]]: ...
+    ) -> tuple[_F | None, _F, _F | None]: ...
     def backward(
         self,
         kernel: _F,
         recurrent_kernel: _F,
         bias: _F,
-        dy: Optional[_F],
-        dh: Optional[_F],
-        dc: Optional[_F],
+        dy: _F | None,
+        dh: _F | None,
+        dc: _F | None,
         want_dx: bool,
-        peephole: Optional[_F] = None,
-        norm: Optional[_F] = None,
+        peephole: _F | None = None,
+        norm: _F | None = None,
         max_threads: int = 0,
-    ) -> tuple[Optional[_F], _F, Optional[_F], _F, _F, _F, Optional[_F], Optional[_F]]: ...
+    ) -> tuple[_F | None, _F, _F | None, _F, _F, _F, _F | None, _F | None]: ...
 
 class Engine32(_Engine): ...
 class Engine64(_Engine): ...
@@ -52,9 +51,9 @@ class Engine64(_Engine): ...
 class _Stream:
     def __init__(self, cell: str, input_size: int, units: int, batch: int, peephole: bool, layer_norm: bool,
                  layer_norm_epsilon: float, kernel: _F, recurrent_kernel: _F, bias: _F,
-                 peephole_weights: Optional[_F] = None, norm: Optional[_F] = None) -> None: ...
+                 peephole_weights: _F | None = None, norm: _F | None = None) -> None: ...
     def step(self, x: _F) -> _F: ...
-    def reset(self, h: Optional[_F] = None, c: Optional[_F] = None) -> None: ...
+    def reset(self, h: _F | None = None, c: _F | None = None) -> None: ...
     def state(self, cell_state: bool) -> _F: ...
     @property
     def batch(self) -> int: ...
@@ -69,7 +68,7 @@ class _StreamingModel:
     def run(self, x: _F) -> _F: ...
     def state(self) -> _F: ...
     def set_state(self, state: _F) -> None: ...
-    def copy(self) -> "_StreamingModel": ...
+    def copy(self) -> _StreamingModel: ...
     @property
     def input_size(self) -> int: ...
     @property

@@ -27,7 +27,7 @@ MAX_JSON_DEPTH = 64
 MAX_DIMENSIONS = 8
 CHECKSUM_PREFIX = b'{"__metadata__":{"file_sha256":"'
 _DIGITS = 64
-_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8")}
+_DTYPES: dict[str, np.dtype] = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8")}
 _NAMES = {v: k for k, v in _DTYPES.items()}
 _TENSOR_MEMBERS = {"dtype", "shape", "data_offsets"}
 _METADATA_MEMBERS = {
@@ -149,9 +149,10 @@ def _check_tensor_entry(key: str, entry: Any) -> tuple[np.dtype, tuple[int, ...]
             or not 0 <= offsets[0] <= offsets[1]:
         raise FileRefused(f"has tensor {key!r} whose data_offsets are not two integers 0 <= begin <= end")
     span = offsets[1] - offsets[0]
-    if math.prod(shape) * _DTYPES[dtype].itemsize != span:
+    resolved = _DTYPES[dtype]
+    if math.prod(shape) * resolved.itemsize != span:
         raise FileRefused(f"has tensor {key!r} whose shape {shape} does not fit its {span} bytes")
-    return _DTYPES[dtype], tuple(shape), offsets[0], offsets[1]
+    return resolved, tuple(shape), offsets[0], offsets[1]
 
 
 def _checksum_v2(length: bytes, header: bytes, data: list[bytes]) -> str:

@@ -61,6 +61,8 @@ def _direction(module: Any, kind: str, layer: int, suffix: str, dtype: Any) -> _
         return None if p is None else p.detach().cpu().numpy().astype(np.float64)
 
     w_ih, w_hh, b_ih, b_hh = get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+    if w_ih is None or w_hh is None:
+        raise ValueError(f"from_torch: {type(module).__name__} has no weights of layer {layer}{suffix}")
     if getattr(module, "proj_size", 0):
         raise ValueError("from_torch: LSTMs with proj_size are not supported")
     perm = _gate_permutation(kind, units)

@@ -120,7 +120,7 @@ class SparseCategoricalCrossentropy(Loss):
 
     def _check_targets(self, y_true, y_pred):
         y_true = np.asarray(y_true)
-        if y_true.shape == y_pred.shape[:-1] + (1,):
+        if y_true.shape == (*y_pred.shape[:-1], 1):
             y_true = y_true[..., 0]
         if y_true.shape != y_pred.shape[:-1]:
             raise ValueError(f"y_true must hold class ids of shape {y_pred.shape[:-1]}, got {y_true.shape}")

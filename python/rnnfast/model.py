@@ -200,7 +200,7 @@ class Sequential:
         """
         from tqdm.auto import tqdm
 
-        loss_fn, _ = self._require_compiled()
+        _loss_fn, _ = self._require_compiled()
         x_arr, y_arr = np.asarray(x), np.asarray(y)
         n = len(x_arr)
         if len(y_arr) != n:

@@ -165,7 +165,7 @@ def _layer_plan(entry: Any, where: str) -> _Plan:
         if inner["class"] != "Dense":
             raise FileRefused(f"has {where} whose inner layer is {inner['class']!r}; TimeDistributed wraps Dense")
         c = _object(inner["config"], _DENSE_MEMBERS, f"{where} (Dense) config")
-        shapes = {"kernel": ((c["input_size"], c["units"]), c["dtype"])}
+        shapes: dict[str, tuple[tuple[int, ...], str]] = {"kernel": ((c["input_size"], c["units"]), c["dtype"])}
         if c["use_bias"]:
             shapes["bias"] = ((c["units"],), c["dtype"])
         dense = {"class": "Dense", "config": {**c, "input_size": None}}
@@ -294,7 +294,7 @@ def _written_classes(entry: Any) -> list[str]:
 def save_model(model: Any, path: str | os.PathLike) -> None:
     """Writes the model (architecture, weights, compile settings and optimiser state) to one file, atomically:
     readers of `path` see the old file or the new one whole, also while other processes save to it."""
-    sequential = get_class("Sequential")
+    sequential: Any = get_class("Sequential")
     if sequential is None or not isinstance(model, sequential):
         raise TypeError(f"save_model saves a Sequential model, got {type(model).__name__}")
     architecture = [serialize(layer) for layer in model.layers]
@@ -305,7 +305,7 @@ def save_model(model: Any, path: str | os.PathLike) -> None:
         if not weights:
             raise ValueError(f"layer {i} has no weights yet: call the model (or build its layers) before saving")
         tensors.update({f"layers.{i}.{k}": v for k, v in weights.items()})
-    compact = {"separators": (",", ":"), "allow_nan": False}
+    compact: dict[str, Any] = {"separators": (",", ":"), "allow_nan": False}
     metadata = {"format": "rnnfast", "format_version": FORMAT_VERSION,
                 "architecture": json.dumps(architecture, **compact)}
     if model.loss is not None and model.optimizer is not None:
@@ -328,7 +328,7 @@ def load_model(path: str | os.PathLike) -> Any:
     optimiser state. A damaged, hostile or foreign file raises ValueError saying what is wrong, before any layer
     is built; a path that cannot be opened raises OSError."""
     checked: list[Any] = []
-    tensors, metadata = read_file(path, lambda meta, specs: checked.extend(_check_model(meta, specs)))
+    tensors, _metadata = read_file(path, lambda meta, specs: checked.extend(_check_model(meta, specs)))
     plans, compiled = checked
     if compiled is not None and int(tensors["optimizer.iterations"]) < 0:
         raise ValueError(f"{os.fspath(path)!r} has a negative optimizer.iterations")

@@ -16,6 +16,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 import hostile_files  # noqa: E402 (after the path to tests/)
+
 import rnnfast as rf  # noqa: E402
 from rnnfast import _model_file  # noqa: E402
 

@@ -14,5 +14,15 @@ from .core import Dense, Embedding, TimeDistributed
 from .custom_cell import RNN, Cell
 from .recurrent import GRU, LSTM, SimpleRNN
 
-__all__ = ["Layer", "SimpleRNN", "LSTM", "GRU", "RNN", "Cell", "Bidirectional", "Dense", "TimeDistributed",
-           "Embedding"]
+__all__ = [
+           "GRU",
+           "LSTM",
+           "RNN",
+           "Bidirectional",
+           "Cell",
+           "Dense",
+           "Embedding",
+           "Layer",
+           "SimpleRNN",
+           "TimeDistributed",
+]

@@ -72,7 +72,8 @@ class Layer:
         """The constructor's arguments (input_size included), JSON-serialisable."""
         raise NotImplementedError
 
-    def __call__(self, x: Any, training: bool = False) -> Any:
+    def __call__(self, x: Any, *args: Any, **kwargs: Any) -> Any:
+        """The layer's output for x (training=True keeps what backward needs)."""
         raise NotImplementedError
 
     def backward(self, d_out: Any) -> dict[str, Any]:
@@ -135,7 +136,7 @@ class Layer:
 
     def _repr_arguments(self, config: Mapping[str, Any]) -> list[str]:
         """The required arguments of `config`, then those of its options that differ from their defaults."""
-        positional, defaults = _constructor_arguments(type(self))
+        positional, defaults = _constructor_arguments(type(self))  # type: ignore[arg-type]
         defaults = {**defaults, **self._config_defaults}
         args = [repr(config[name]) for name in positional if name in config]
         args += [f"{k}={v!r}" for k, v in config.items()
@@ -195,8 +196,8 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-@functools.lru_cache(maxsize=None)
-def _constructor_arguments(cls: type) -> tuple[tuple[str, ...], dict[str, Any]]:
+@functools.cache
+def _constructor_arguments(cls: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
     """The required arguments of cls(...) in order, and the defaults of the others (from the constructors of its
     classes, the subclass's first: a subclass passes the rest on as **kwargs)."""
     positional: list[str] = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -209,7 +209,7 @@ class Bidirectional(Layer):
                                       "(the forward layer's states, then the backward layer's)", lone_array=False)
             states_f, states_b = states[:n], states[n:]
         else:
-            states_f = states_b = None
+            states_f = states_b = None  # type: ignore[assignment]
         out_f, out_b = _both(
             lambda threads: self.forward_layer._run(x, states_f, lengths, training, threads),
             lambda threads: self.backward_layer._run(x, states_b, lengths, training, threads),
@@ -286,7 +286,7 @@ class Bidirectional(Layer):
         if d is None:
             return None, None
         d = np.asarray(d, dtype=y_f.dtype)
-        expected = y_f.shape[:-1] + (2 * y_f.shape[-1],) if self.merge_mode == "concat" else y_f.shape
+        expected = (*y_f.shape[:-1], 2 * y_f.shape[-1]) if self.merge_mode == "concat" else y_f.shape
         if d.shape != expected:
             raise ValueError(f"d_out must have shape {expected} like the output, got {d.shape}")
         if self.merge_mode == "concat":

@@ -8,7 +8,7 @@ Their arithmetic is one NumPy matrix product per call (over every batch row and 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -87,7 +87,7 @@ class Dense(_WeightedLayer):
     (Glorot uniform), bias (units,) (zeros).
     """
 
-    _config_defaults = {"activation": "linear"}
+    _config_defaults: ClassVar[dict[str, Any]] = {"activation": "linear"}
 
     def __init__(self, units: int, activation: str | None = None, use_bias: bool = True,
                  input_size: int | None = None, seed: int | None = None, dtype: Any = "float32") -> None:
@@ -97,7 +97,7 @@ class Dense(_WeightedLayer):
         self.use_bias = bool(use_bias)
         self.input_size: int | None = None
         if input_size is not None:
-            self.build(check_int(input_size, "input_size", 1))  # type: ignore[arg-type]
+            self.build(check_int(input_size, "input_size", 1))
 
     def _weight_shapes(self) -> dict[str, tuple[int, ...]]:
         shapes: dict[str, tuple[int, ...]] = {"kernel": (self.input_size, self.units)}  # type: ignore[dict-item]
@@ -260,7 +260,7 @@ class Embedding(_WeightedLayer):
             raise ValueError("backward() needs a preceding call with training=True (and no set_weights since)")
         ids = self._last["ids"]
         d = as_float_array(d_out, "d_out", self.dtype)
-        check_shape(d, ids.shape + (self.output_dim,), "d_out")
+        check_shape(d, (*ids.shape, self.output_dim), "d_out")
         grad = np.zeros((self.input_dim, self.output_dim), dtype=self.dtype)
         np.add.at(grad, ids.reshape(-1), d.reshape(-1, self.output_dim))
         return {"x": None, "embeddings": grad}

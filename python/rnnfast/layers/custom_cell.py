@@ -86,7 +86,7 @@ class RNN(_SequenceLayer):
         self._last: dict[str, Any] | None = None
         self._live: dict[str, np.ndarray] | None = None  # trainable_weights
         if input_size is not None:
-            self.build(check_int(input_size, "input_size", 1))  # type: ignore[arg-type]
+            self.build(check_int(input_size, "input_size", 1))
 
     def _state_names(self) -> list[str]:
         return [f"state {k}" for k in range(self._state_count)]
@@ -97,7 +97,7 @@ class RNN(_SequenceLayer):
         when input_size is known)."""
         if callable(getattr(self.cell, "get_config", None)):
             kind = type(self.cell)
-            cell: Any = {"class": f"{kind.__module__}.{kind.__qualname__}", "config": self.cell.get_config()}
+            cell: Any = {"class": f"{kind.__module__}.{kind.__qualname__}", "config": self.cell.get_config()}  # type: ignore[attr-defined]
         else:
             cell = copy.deepcopy(self.cell)
         return {"cell": cell, "input_size": self.input_size,
@@ -219,7 +219,8 @@ class RNN(_SequenceLayer):
             d_y = d_y.transpose(1, 0, 2) if self.time_major else d_y
         else:
             d_states[0] += d_y
-        dx = np.zeros((batch, time, self.input_size), dtype=self.dtype)  # type: ignore[arg-type]
+        assert self.input_size is not None  # a training call built the layer
+        dx = np.zeros((batch, time, self.input_size), dtype=self.dtype)
         d_weights: dict[str, np.ndarray] = {}
         rows = np.arange(batch)
         for s in range(time - 1, -1, -1):

@@ -7,8 +7,8 @@ handling, weights, the stateful carry and the bookkeeping between a training cal
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Callable
 
 import numpy as np
 
@@ -34,6 +34,9 @@ _WEIGHTS_VERSIONS = itertools.count(1)
 
 class _Recurrent(_SequenceLayer):
     """What SimpleRNN, LSTM and GRU share. Subclasses set the cell and the weight shapes."""
+
+    layer_norm: bool
+    layer_norm_epsilon: float
 
     _gates: int = 1
     _transient = ("_engine", "_stream")
@@ -79,7 +82,7 @@ class _Recurrent(_SequenceLayer):
         self._last: dict[str, Any] | None = None
         self._stream: Any = None  # the C++ stream of step(), built from the weights of its time
         if input_size is not None:
-            self.build(check_int(input_size, "input_size", 1))  # type: ignore[arg-type]
+            self.build(check_int(input_size, "input_size", 1))
 
     # ---- what subclasses define -------------------------------------------------------------------------------
     def _cell_name(self) -> str:
@@ -105,7 +108,8 @@ class _Recurrent(_SequenceLayer):
         return []
 
     def _extra_weights(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        init = {"ones": np.ones, "zeros": np.zeros, "glorot_uniform": lambda shape: glorot_uniform(rng, shape)}
+        init: dict[str, Callable[[tuple[int, ...]], np.ndarray]] = {
+            "ones": np.ones, "zeros": np.zeros, "glorot_uniform": lambda shape: glorot_uniform(rng, shape)}
         return {name: init[how]((size,)) for group in self._weight_groups().values() for name, size, how in group}
 
     def _engine_options(self) -> dict[str, Any]:
@@ -155,11 +159,11 @@ class _Recurrent(_SequenceLayer):
 
     def build(self, input_size: int) -> None:
         """Create the weights for `input_size` input features (Keras' default initialisation)."""
-        input_size = check_int(input_size, "input_size", 1)  # type: ignore[assignment]
+        input_size = check_int(input_size, "input_size", 1)
         rng = np.random.default_rng(self.seed)
         shapes = self.weight_shapes(input_size)
         weights = {
-            "kernel": glorot_uniform(rng, shapes["kernel"]),  # type: ignore[arg-type]
+            "kernel": glorot_uniform(rng, shapes["kernel"]),
             "recurrent_kernel": orthogonal(rng, shapes["recurrent_kernel"]),  # type: ignore[arg-type]
             "bias": self._initial_bias(),
             **self._extra_weights(rng),
@@ -188,8 +192,8 @@ class _Recurrent(_SequenceLayer):
         """After the weight arrays were changed in place (an optimiser step): step() restarts from them (with its
         current state), and calls pack them again."""
         self._weights_version = next(_WEIGHTS_VERSIONS)
-        if self._stream is not None:
-            states = self.step_state
+        states = self.step_state
+        if states is not None:
             self._stream = None
             self._start_stream(states[0].shape[0], states)
 
@@ -221,8 +225,8 @@ class _Recurrent(_SequenceLayer):
             if kernel.ndim != 2:
                 raise ValueError(f"kernel must be 2-D (input_size, {self._gates * self.units}), got {kernel.shape}")
             input_size = check_int(int(kernel.shape[0]), "kernel.shape[0]", 1)
-        converted = self._checked_weights(weights, self.weight_shapes(input_size), self.dtype)  # type: ignore[arg-type]
-        self._install(input_size, converted)  # type: ignore[arg-type]
+        converted = self._checked_weights(weights, self.weight_shapes(input_size), self.dtype)
+        self._install(input_size, converted)
 
     # ---- call -------------------------------------------------------------------------------------------------
     def __call__(
@@ -284,6 +288,9 @@ class _Recurrent(_SequenceLayer):
     def _check_initial_state(self, initial_state: Any, batch: int) -> list[np.ndarray] | None:
         if initial_state is None:
             return self._carried_states(batch)
+        return self._given_states(initial_state, batch)
+
+    def _given_states(self, initial_state: Any, batch: int) -> list[np.ndarray]:
         initial_state = self._state_list(initial_state)
         states = []
         for name, s in zip(self._state_names(), initial_state):
@@ -301,6 +308,7 @@ class _Recurrent(_SequenceLayer):
         """Keras' dropout masks for one training call: one per sequence, fixed across its steps, kept units
         scaled by 1/(1 - rate). The input mask is drawn first."""
         masks = {}
+        assert self.input_size is not None  # a call built the layer
         for name, rate, width in (
             ("input_mask", self.dropout, self.input_size),
             ("recurrent_mask", self.recurrent_dropout, self.units),
@@ -371,13 +379,13 @@ class _Recurrent(_SequenceLayer):
         """Zero the state of step() (or set it: a list like initial_state)."""
         if self._stream is None:
             if state is not None:
-                states = self._check_initial_state(state, np.shape(state[0])[0])
+                states = self._given_states(state, np.shape(state[0])[0])
                 self._start_stream(states[0].shape[0], states)
             return
         if state is None:
             self._stream.reset()
         else:
-            states = self._check_initial_state(state, self._stream.batch)
+            states = self._given_states(state, self._stream.batch)
             self._stream.reset(states[0], states[1] if len(states) > 1 else None)
 
     @property
