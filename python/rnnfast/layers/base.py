@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Union
 import numpy as np
 
 from .._registry import register
-from .._validation import as_float_array, check_shape
+from .._validation import as_float_array, check_dtype, check_int, check_shape
 
 Shape = tuple["int | None", ...]
 Output = Union[np.ndarray, list]  # an array, or a list of them (return_state, merge_mode=None)
@@ -231,6 +231,22 @@ class _SequenceLayer(Layer):
     time_major: bool
     _states: list[np.ndarray] | None
     _state_count: int = 1  # h, or h and c
+
+    def _set_sequence_options(self, return_sequences: bool, return_state: bool, go_backwards: bool, stateful: bool,
+                              time_major: bool, seed: int | None, dtype: Any) -> None:
+        """The options every sequence layer takes, checked; the layer starts unbuilt, with no carried state."""
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
+        self.time_major = bool(time_major)
+        if seed is not None:
+            check_int(seed, "seed", 0)
+        self.seed = seed
+        self.dtype = check_dtype(dtype)
+        self.input_size = None
+        self._states = None
+        self._last: dict[str, Any] | None = None
 
     def _state_names(self) -> list[str]:
         return ["h", "c"][: self._state_count]

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .._validation import as_float_array, as_lengths, check_dtype, check_int, check_shape
+from .._validation import as_float_array, as_lengths, check_int, check_shape
 from .base import Output, _SequenceLayer
 
 
@@ -72,18 +72,7 @@ class RNN(_SequenceLayer):
         self._state_count = len(self._sizes)
         self.cell = cell
         self.units = self._sizes[0]
-        self.return_sequences = bool(return_sequences)
-        self.return_state = bool(return_state)
-        self.go_backwards = bool(go_backwards)
-        self.stateful = bool(stateful)
-        self.time_major = bool(time_major)
-        if seed is not None:
-            check_int(seed, "seed", 0)
-        self.seed = seed
-        self.dtype = check_dtype(dtype)
-        self.input_size: int | None = None
-        self._states: list[np.ndarray] | None = None
-        self._last: dict[str, Any] | None = None
+        self._set_sequence_options(return_sequences, return_state, go_backwards, stateful, time_major, seed, dtype)
         self._live: dict[str, np.ndarray] | None = None  # trainable_weights
         if input_size is not None:
             self.build(check_int(input_size, "input_size", 1))

@@ -19,7 +19,6 @@ from .._validation import (
     as_lengths,
     check_call_memory,
     check_choice,
-    check_dtype,
     check_epsilon,
     check_int,
     check_rate,
@@ -61,25 +60,14 @@ class _Recurrent(_SequenceLayer):
         # NaN and infinities propagate through the arithmetic, like NumPy's (only the sequences that hold them
         # are affected); check_finite=True refuses them in x, initial_state, d_out and step's x_t instead.
         self.check_finite = bool(check_finite)
-        self.return_sequences = bool(return_sequences)
-        self.return_state = bool(return_state)
-        self.go_backwards = bool(go_backwards)
-        self.stateful = bool(stateful)
-        self.time_major = bool(time_major)
+        self._set_sequence_options(return_sequences, return_state, go_backwards, stateful, time_major, seed, dtype)
         self.dropout = check_rate(dropout, "dropout")
         self.recurrent_dropout = check_rate(recurrent_dropout, "recurrent_dropout")
-        if seed is not None:
-            check_int(seed, "seed", 0)
-        self.seed = seed
         # Dropout masks: their own stream, so they depend only on the seed and the sequence of training calls.
         self._mask_rng = np.random.default_rng(None if seed is None else [seed, _MASK_STREAM])
-        self.dtype = check_dtype(dtype)
-        self.input_size: int | None = None
         self._weights: dict[str, np.ndarray] = {}
         self._weights_version = 0  # changes with the weights' values: the engine reuses its packed weights till then
         self._engine: Any = None
-        self._states: list[np.ndarray] | None = None
-        self._last: dict[str, Any] | None = None
         self._stream: Any = None  # the C++ stream of step(), built from the weights of its time
         if input_size is not None:
             self.build(check_int(input_size, "input_size", 1))
