@@ -13,7 +13,6 @@ backpropagation through time (see fit).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable
 
@@ -81,12 +80,9 @@ class Sequential:
         lines = ['Model: "sequential"', "━" * width,
                  f"{'Layer (type)':<{name_w}}{'Output Shape':<{shape_w}}{'Param #':>{param_w}}", "━" * width]
         shape = self.layers[0].input_shape if self.layers else None
-        counts: dict[str, int] = {}
         for layer in self.layers:
             shape = None if shape is None else layer.compute_output_shape(shape)
-            base = re.sub(r"(?<!^)(?=[A-Z][a-z])|(?<=[a-z])(?=[A-Z])", "_", type(layer).__name__).lower()
-            name = base if base not in counts else f"{base}_{counts[base]}"
-            counts[base] = counts.get(base, 0) + 1
+            name = layer.name
             params = f"{layer.count_params():,}" + ("" if layer.built else " (unbuilt)")
             row_shape = "?" if shape is None else "(" + ", ".join(str(n) for n in shape) + ")"
             lines.append(f"{f'{name} ({type(layer).__name__})':<{name_w}}{row_shape:<{shape_w}}{params:>{param_w}}")

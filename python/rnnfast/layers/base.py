@@ -11,8 +11,10 @@ The argument checks that several layers share (state lists, d_out lists, weight 
 
 from __future__ import annotations
 
+import collections
 import functools
 import inspect
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Union
 
@@ -23,6 +25,7 @@ from .._validation import as_float_array, check_dtype, check_int, check_shape
 
 Shape = tuple["int | None", ...]
 Output = Union[np.ndarray, list]  # an array, or a list of them (return_state, merge_mode=None)
+_NAMES_GIVEN: collections.Counter[str] = collections.Counter()
 
 
 class Layer:
@@ -34,6 +37,7 @@ class Layer:
     at a time, ``reset_states()``, ``compute_output_shape(input_shape)``.
     """
 
+    _name: str
     # Whether a call carries its final states into the next one (recurrent layers; see reset_states).
     stateful: bool = False
     # Whether the layer needs whole sequences at once (a Bidirectional's backward direction starts at the end).
@@ -47,6 +51,21 @@ class Layer:
         super().__init_subclass__(**kwargs)
         if not cls.__name__.startswith("_"):
             register(cls)
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Layer:
+        layer = super().__new__(cls)
+        # Keras' names: the class in snake case, numbered from the second layer of a class in this process.
+        base = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", cls.__name__).lower()
+        count = _NAMES_GIVEN[base]
+        _NAMES_GIVEN[base] += 1
+        layer._name = base if count == 0 else f"{base}_{count}"
+        return layer
+
+    @property
+    def name(self) -> str:
+        """The layer's name, as Keras gives one: "lstm", "lstm_1", ... in the order layers are made (a copy keeps
+        its original's)."""
+        return self._name
 
     # ---- what a layer defines ---------------------------------------------------------------------------------
     @property
