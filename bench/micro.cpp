@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "rnnfast/detail/cells/common/products.hpp"
+#include "rnnfast/detail/stacked_step.hpp"
 #include "rnnfast/rnnfast.hpp"
 
 namespace {

@@ -1,11 +1,11 @@
-// Binds rnnfast::Recurrent<T> as _core.Engine32 / _core.Engine64: NumPy arrays in, NumPy arrays out, the GIL
-// released around compute. The Python layer validates arguments with user-facing messages; the checks here only
-// guarantee that no call can reach the engine with inconsistent sizes.
+// Binds rnnfast::RecurrentLayer<T> as _core.Engine32 / _core.Engine64: NumPy arrays in, NumPy arrays out, the GIL
+// released around compute; concurrent calls follow the layer's own policy (recurrent_layer.hpp). The Python layer
+// validates arguments with user-facing messages; the checks here only guarantee that no call can reach the engine
+// with inconsistent sizes.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <mutex>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -44,7 +44,7 @@ class Engine {
  public:
   Engine(const std::string& cell, Index input_size, Index units, bool peephole, bool layer_norm,
          double layer_norm_epsilon)
-      : rnn_(cell_type(cell), input_size, units, options(peephole, layer_norm, layer_norm_epsilon)) {}
+      : layer_(cell_type(cell), input_size, units, options(peephole, layer_norm, layer_norm_epsilon)) {}
 
   py::tuple forward(const Array<T>& x, const Array<T>& kernel, const Array<T>& recurrent_kernel,
                     const Array<T>& bias, const std::optional<Array<T>>& h0, const std::optional<Array<T>>& c0,
@@ -54,7 +54,7 @@ class Engine {
                     const std::optional<Array<T>>& recurrent_mask, int max_threads,
                     std::uint64_t weights_version) {
     require(x.ndim() == 3, "x must be 3-D");
-    const Index H = rnn_.units(), D = rnn_.input_size();
+    const Index H = layer_.units(), D = layer_.input_size();
     const Index B = time_major ? x.shape(1) : x.shape(0), T_ = time_major ? x.shape(0) : x.shape(1);
     require(x.shape(2) == D, "x has the wrong feature size");
     const CellWeights<T> w = check_weights(kernel, recurrent_kernel, bias, peephole, norm);
@@ -87,32 +87,22 @@ class Engine {
       y = time_major ? Array<T>({T_, B, H}) : Array<T>({B, T_, H});
     Array<T> h({B, H});
     std::optional<Array<T>> c;
-    if (has_cell_state(rnn_.type())) c = Array<T>({B, H});
+    if (has_cell_state(layer_.type())) c = Array<T>({B, H});
     SequenceOutput<T> out;
     out.y = y ? y->mutable_data() : nullptr;
     out.h_final = h.mutable_data();
     out.c_final = c ? c->mutable_data() : nullptr;
 
     if (training) {
-      auto lock = lock_training();
+      auto session = training_session();
       {
         py::gil_scoped_release release;
-        train_ws_.max_threads = max_threads;
-        rnn_.forward(in, opt, w, out, train_ws_, true);
+        session.forward(in, opt, w, out, max_threads);
       }
-      train_x_ = x;  // the workspace points into x until the next training call
+      train_x_ = x;  // the training workspace points into x until the next training call
     } else {
-      std::unique_lock<std::mutex> lock(infer_mutex_, std::try_to_lock);
       py::gil_scoped_release release;
-      if (lock.owns_lock()) {
-        infer_ws_.max_threads = max_threads;
-        infer_ws_.weights_version = weights_version;  // its packed weights serve while the version holds
-        rnn_.forward(in, opt, w, out, infer_ws_, false);
-      } else {  // another thread runs this layer: use a private workspace
-        Workspace<T> ws;
-        ws.max_threads = max_threads;
-        rnn_.forward(in, opt, w, out, ws, false);
-      }
+      layer_.infer(in, opt, w, out, {max_threads, weights_version});
     }
     py::object y_obj = y ? py::object(*y) : py::object(py::none());
     py::object c_obj = c ? py::object(*c) : py::object(py::none());
@@ -123,13 +113,13 @@ class Engine {
                      const std::optional<Array<T>>& dy, const std::optional<Array<T>>& dh,
                      const std::optional<Array<T>>& dc, bool want_dx, const std::optional<Array<T>>& peephole,
                      const std::optional<Array<T>>& norm, int max_threads) {
-    auto lock = lock_training();
-    require(train_ws_.trained, "backward needs a forward pass with training=True first");
+    auto session = training_session();
+    require(session.trained(), "backward needs a forward pass with training=True first");
     const CellWeights<T> w = check_weights(kernel, recurrent_kernel, bias, peephole, norm);
-    const Index H = rnn_.units(), D = rnn_.input_size(), B = train_ws_.batch, T_ = train_ws_.time;
-    const bool tm = train_ws_.options.time_major;
+    const Index H = layer_.units(), D = layer_.input_size(), B = session.batch(), T_ = session.time();
+    const bool tm = session.sequence_options().time_major;
     if (dy) {
-      if (train_ws_.options.return_sequences) require_shape(*dy, {tm ? T_ : B, tm ? B : T_, H}, "dy");
+      if (session.sequence_options().return_sequences) require_shape(*dy, {tm ? T_ : B, tm ? B : T_, H}, "dy");
       else require_shape(*dy, {B, H}, "dy");
     }
     if (dh) require_shape(*dh, {B, H}, "dh");
@@ -139,7 +129,7 @@ class Engine {
     if (want_dx) dx = tm ? Array<T>({T_, B, D}) : Array<T>({B, T_, D});
     Array<T> dh0({B, H});
     std::optional<Array<T>> dc0;
-    if (has_cell_state(rnn_.type())) dc0 = Array<T>({B, H});
+    if (has_cell_state(layer_.type())) dc0 = Array<T>({B, H});
     Array<T> dkernel(kernel.request().shape), drec(recurrent_kernel.request().shape), dbias(bias.request().shape);
     std::optional<Array<T>> dpeephole;
     if (peephole) dpeephole = Array<T>({3 * H});
@@ -161,8 +151,7 @@ class Engine {
     gout.weights.norm = dnorm ? dnorm->mutable_data() : nullptr;
     {
       py::gil_scoped_release release;
-      train_ws_.max_threads = max_threads;
-      rnn_.backward(train_ws_, w, gin, gout);
+      session.backward(w, gin, gout, max_threads);
     }
     py::object dx_obj = dx ? py::object(*dx) : py::object(py::none());
     py::object dc_obj = dc0 ? py::object(*dc0) : py::object(py::none());
@@ -171,17 +160,15 @@ class Engine {
     return py::make_tuple(dx_obj, dh0, dc_obj, dkernel, drec, dbias, dp_obj, dn_obj);
   }
 
-  Index input_size() const { return rnn_.input_size(); }
-  Index units() const { return rnn_.units(); }
+  Index input_size() const { return layer_.input_size(); }
+  Index units() const { return layer_.units(); }
 
  private:
-  // The training workspace is the layer's cache for backward: one thread at a time. The mutex is only ever
-  // waited for without the GIL, so a thread holding it can always take the GIL back.
-  std::unique_lock<std::mutex> lock_training() {
-    std::unique_lock<std::mutex> lock(train_mutex_, std::defer_lock);
+  // The layer's training workspace for this thread, waited for without the GIL, so that the thread holding it
+  // can always take the GIL back.
+  typename RecurrentLayer<T>::Training training_session() {
     py::gil_scoped_release release;
-    lock.lock();
-    return lock;
+    return layer_.training();
   }
 
   static CellOptions options(bool peephole, bool layer_norm, double layer_norm_epsilon) {
@@ -194,13 +181,13 @@ class Engine {
 
   CellWeights<T> check_weights(const Array<T>& kernel, const Array<T>& recurrent_kernel, const Array<T>& bias,
                                const std::optional<Array<T>>& peephole, const std::optional<Array<T>>& norm) const {
-    const Index H = rnn_.units(), D = rnn_.input_size(), G = gate_count(rnn_.type()) * H;
+    const Index H = layer_.units(), D = layer_.input_size(), G = gate_count(layer_.type()) * H;
     require_shape(kernel, {D, G}, "kernel");
     require_shape(recurrent_kernel, {H, G}, "recurrent_kernel");
-    require(bias.size() == bias_size(rnn_.type(), H), "bias has the wrong size");
-    require(peephole.has_value() == rnn_.options().peephole, "peephole weights given iff the cell has peepholes");
+    require(bias.size() == bias_size(layer_.type(), H), "bias has the wrong size");
+    require(peephole.has_value() == layer_.options().peephole, "peephole weights given iff the cell has peepholes");
     if (peephole) require_shape(*peephole, {3 * H}, "peephole");
-    const Index norm_n = norm_size(rnn_.type(), H, rnn_.options());
+    const Index norm_n = norm_size(layer_.type(), H, layer_.options());
     require(norm.has_value() == (norm_n > 0), "norm weights given iff the cell is layer-normalised");
     if (norm) require_shape(*norm, {norm_n}, "norm");
     CellWeights<T> w;
@@ -212,9 +199,7 @@ class Engine {
     return w;
   }
 
-  Recurrent<T> rnn_;
-  Workspace<T> train_ws_, infer_ws_;
-  std::mutex train_mutex_, infer_mutex_;
+  RecurrentLayer<T> layer_;
   py::object train_x_;
 };
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "rnnfast/activations.hpp"
+#include "rnnfast/detail/activations.hpp"
 
 #include "test_support.hpp"
 

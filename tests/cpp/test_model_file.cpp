@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "rnnfast/detail/stacked_step.hpp"
 #include "rnnfast/rnnfast.hpp"
 
 #include "model_file_writer.hpp"

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "rnnfast/detail/cells/common/products.hpp"
 #include "rnnfast/rnnfast.hpp"
 #include "test_support.hpp"
 

@@ -32,13 +32,13 @@
 #include <array>
 #include <cmath>
 #include <memory>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <variant>
 #include <vector>
 
+#include "rnnfast/detail/shared_buffers.hpp"
 #include "rnnfast/model_file.hpp"
 #include "rnnfast/stream.hpp"
 
@@ -78,7 +78,7 @@ class Model {
   Model& add_recurrent(CellType type, Index input_size, Index units, const CellWeights<T>& weights,
                        CellOptions options = {}) {
     chain(input_size);  // before the weights are read: their size follows from input_size
-    layers_.emplace_back(RecurrentLayer(type, input_size, units, weights, options));
+    layers_.emplace_back(RecurrentStage(type, input_size, units, weights, options));
     finish(input_size, units);
     return *this;
   }
@@ -88,7 +88,7 @@ class Model {
     if (input_size < 1 || units < 1) throw std::invalid_argument("rnnfast::Model: Dense sizes must be >= 1");
     if (kernel == nullptr) throw std::invalid_argument("rnnfast::Model: a Dense layer needs its kernel");
     chain(input_size);
-    DenseLayer d;
+    DenseStage d;
     d.in = input_size;
     d.units = units;
     d.activation = activation;
@@ -116,13 +116,7 @@ class Model {
       std::visit(
           [&](const auto& l) { detail::check_layer_sizes(l.input_size(), l.units_out(), rows, "rnnfast::Model::run"); },
           layer);
-    std::unique_lock<std::mutex> lock(run_mutex_, std::try_to_lock);
-    if (lock.owns_lock()) {
-      run_with(run_buffers_, x, batch, time, y);
-    } else {
-      RunBuffers own;
-      run_with(own, x, batch, time, y);
-    }
+    run_buffers_.use([&](RunBuffers& buffers) { run_with(buffers, x, batch, time, y); });
   }
 
   // One time step of every layer, batch 1: x has input_size() values, y gets output_size().
@@ -137,18 +131,18 @@ class Model {
 
   void reset() noexcept {
     for (auto& layer : layers_)
-      if (auto* r = std::get_if<RecurrentLayer>(&layer)) r->stream.reset();
+      if (auto* r = std::get_if<RecurrentStage>(&layer)) r->stream.reset();
   }
   // The streaming state, layer by layer: each recurrent layer's h (units values), then its c (LSTM only).
   Index state_size() const noexcept {
     Index n = 0;
     for (const auto& layer : layers_)
-      if (const auto* r = std::get_if<RecurrentLayer>(&layer)) n += r->state_size();
+      if (const auto* r = std::get_if<RecurrentStage>(&layer)) n += r->state_size();
     return n;
   }
   void state(T* out) const noexcept {
     for (const auto& layer : layers_)
-      if (const auto* r = std::get_if<RecurrentLayer>(&layer)) {
+      if (const auto* r = std::get_if<RecurrentStage>(&layer)) {
         const Index H = r->stream.units();
         out = std::copy(r->stream.h(), r->stream.h() + H, out);
         if (r->stream.has_cell_state()) out = std::copy(r->stream.c(), r->stream.c() + H, out);
@@ -156,7 +150,7 @@ class Model {
   }
   void reset(const T* state) noexcept {
     for (auto& layer : layers_)
-      if (auto* r = std::get_if<RecurrentLayer>(&layer)) {
+      if (auto* r = std::get_if<RecurrentStage>(&layer)) {
         const Index H = r->stream.units();
         r->stream.reset(state, r->stream.has_cell_state() ? state + H : nullptr);
         state += r->state_size();
@@ -164,8 +158,8 @@ class Model {
   }
 
  private:
-  struct RecurrentLayer {
-    RecurrentLayer(CellType type, Index input_size, Index units, const CellWeights<T>& w, const CellOptions& o)
+  struct RecurrentStage {
+    RecurrentStage(CellType type, Index input_size, Index units, const CellWeights<T>& w, const CellOptions& o)
         : stream(type, input_size, units, w, o), engine(type, input_size, units, o),
           out(static_cast<std::size_t>(units)) {}
     Stream<T> stream;   // the weights' copy, shared by copies of the model
@@ -176,7 +170,8 @@ class Model {
     Index input_size() const { return stream.input_size(); }
     Index state_size() const { return (stream.has_cell_state() ? 2 : 1) * stream.units(); }
     void step(const T* x) noexcept { stream.step(x, out.data()); }
-    void run(const T* x, Index batch, Index time, T* y, Workspace<T>& ws, std::vector<T>& final_states) const {
+    void run(const T* x, Index batch, Index time, T* y, Workspace<T>& ws,
+             detail::AlignedVector<T>& final_states) const {
       SequenceInput<T> in;
       in.batch = batch;
       in.time = time;
@@ -191,7 +186,7 @@ class Model {
     }
   };
 
-  struct DenseLayer {
+  struct DenseStage {
     std::shared_ptr<const std::vector<T>> kernel, bias;  // shared by copies of the model
     std::vector<T> out;
     Index in = 0, units = 0;
@@ -203,7 +198,7 @@ class Model {
       affine(x, out.data());
       activate(out.data());
     }
-    void run(const T* x, Index batch, Index time, T* y, Workspace<T>&, std::vector<T>&) const {
+    void run(const T* x, Index batch, Index time, T* y, Workspace<T>&, detail::AlignedVector<T>&) const {
       const Index rows = batch * time;
       for (Index r = 0; r < rows; ++r) {
         if (bias->empty()) std::fill(y + r * units, y + (r + 1) * units, T(0));
@@ -260,7 +255,7 @@ class Model {
   // between the first and the last.
   struct RunBuffers {
     std::vector<Workspace<T>> workspaces;
-    std::vector<T> final_states, a, b;
+    detail::AlignedVector<T> final_states, a, b;
   };
   void run_with(RunBuffers& buffers, const T* x, Index batch, Index time, T* y) const {
     const Index rows = batch * time;
@@ -281,10 +276,9 @@ class Model {
     }
   }
 
-  std::vector<std::variant<RecurrentLayer, DenseLayer>> layers_;
+  std::vector<std::variant<RecurrentStage, DenseStage>> layers_;
   Index input_size_ = 0, output_size_ = 0;
-  mutable std::mutex run_mutex_;     // guards run_buffers_ (run() is const: it leaves the model as it was)
-  mutable RunBuffers run_buffers_;
+  detail::SharedBuffers<RunBuffers> run_buffers_;  // run() is const: it leaves the model as it was
 };
 
 template <class T>

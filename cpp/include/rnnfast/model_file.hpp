@@ -38,9 +38,18 @@
 #include <cerrno>
 #endif
 
-#include "rnnfast/checked_size.hpp"
-#include "rnnfast/json.hpp"
-#include "rnnfast/model_schema.hpp"
+namespace rnnfast {
+// Everything wrong with a model file: unreadable, truncated, damaged, or describing something rnnfast cannot build.
+class ModelFileError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+}  // namespace rnnfast
+
+// The reader and the schema throw ModelFileError, so they come after it.
+#include "rnnfast/detail/checked_size.hpp"
+#include "rnnfast/detail/json.hpp"
+#include "rnnfast/detail/model_schema.hpp"
 
 namespace rnnfast {
 

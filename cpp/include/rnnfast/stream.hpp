@@ -22,9 +22,9 @@
 #include <variant>
 #include <vector>
 
-#include "rnnfast/checked_size.hpp"
+#include "rnnfast/detail/checked_size.hpp"
 #include "rnnfast/recurrent.hpp"
-#include "rnnfast/stacked_step.hpp"
+#include "rnnfast/detail/stacked_step.hpp"
 
 namespace rnnfast {
 
@@ -134,7 +134,7 @@ class Stream {
     std::uint64_t id;
     Index saved_width = 0;
     std::vector<T> kernel, recurrent, bias, peephole, norm;
-    std::vector<T, Eigen::aligned_allocator<T>> packed_u, packed_w;
+    detail::AlignedVector<T> packed_u, packed_w;
     PackedGates<T> u{nullptr, 1, 1, 1}, wk{nullptr, 1, 1, 1};  // views of the packed weights
     CellWeights<T> weights;                                    // views of the copies above
     std::optional<StackedStep<T>> stacked;                     // the fast path of the plain cells
@@ -149,8 +149,9 @@ class Stream {
     return std::make_shared<const Model>(type, input_size, units, weights, options, batch);
   }
 
-  // A step of one row runs on the stacked weights (measured faster at H = 16…256), and so do a few rows of small
-  // ones (batch × units up to this); larger batches reuse each weight across rows in the packed products.
+  // A step of one row runs on the stacked weights (registers instead of the gate slots' round trip), and so do a
+  // few rows of small ones (batch × units up to this); larger batches reuse each weight across rows in the packed
+  // products.
   static constexpr Index kStackedMaxRowUnits = 64;
 
   T* h_at(int k) noexcept { return state_.data() + (2 * k) * batch_ * units(); }
@@ -186,7 +187,7 @@ class Stream {
 
   std::shared_ptr<const Model> model_;
   Index batch_;
-  std::vector<T> saved_, state_;
+  detail::AlignedVector<T> saved_, state_;
   int current_ = 0, next_ = 1;
 };
 

@@ -1,9 +1,9 @@
-// LSTM, Keras gate order i, f, c̃ (written g here), o:
-//   [i f g o] = [σ σ tanh σ](x_t·W + h_{t-1}·U + b),  c_t = f⊙c_{t-1} + i⊙g,  h_t = o⊙tanh(c_t).
-// With peepholes the gates also see the cell state: i and f add p_i⊙c_{t-1} and p_f⊙c_{t-1}, o adds p_o⊙c_t.
+// The LSTM's whole-sequence passes (the cell of the sequence driver): per step, the recurrent product on this
+// thread's units, then one fused pass of the equations (equations.hpp) over each batch row; backward likewise.
 #pragma once
 
-#include "rnnfast/cells/common.hpp"
+#include "rnnfast/detail/cells/common.hpp"
+#include "rnnfast/detail/cells/lstm/equations.hpp"
 
 namespace rnnfast {
 
@@ -17,7 +17,7 @@ class LstmCell {
   explicit LstmCell(Index units, bool peephole = false) : units_(units), peephole_(peephole) {}
   Index units() const { return units_; }
   bool peephole() const { return peephole_; }
-  CellType stacked_type() const { return CellType::lstm; }  // as SimpleRnnCell::stacked_type
+  CellType stacked_type() const { return CellType::lstm; }  // its stacked-step kernel (step.hpp)
   // i, f, g, o after their activations; backward overwrites them with [da_i, da_f, da_g, da_o].
   Index saved_width() const { return 4 * units_; }
   Index scratch_width() const { return 0; }
@@ -52,8 +52,6 @@ class LstmCell {
   void forward_rows(const StepForward<T>& s, const StepContext<T>& ctx) const {
     using namespace detail;
     using Eigen::internal::padd;
-    using Eigen::internal::pmadd;
-    using Eigen::internal::pmul;
     const Index H = units_, u0 = ctx.units.begin, n = ctx.units.size();
     const T* b = ctx.weights.bias + u0;
     const T* p = Peephole ? ctx.weights.peephole + u0 : nullptr;
@@ -70,26 +68,20 @@ class LstmCell {
       for_each_unit<T>(n, [&](auto v, Index j) {
         using V = decltype(v);
         auto pre = [&](int gate) { return padd(load<V>(a + gate * H + j), load<V>(b + gate * H + j)); };
-        const V cp = load<V>(c_prev + j);
-        V i, f;
+        V p_i{}, p_f{}, p_o{};
         if constexpr (Peephole) {
-          i = sigmoid(pmadd(load<V>(p + j), cp, pre(0)));
-          f = sigmoid(pmadd(load<V>(p + H + j), cp, pre(1)));
-        } else {
-          i = sigmoid(pre(0));
-          f = sigmoid(pre(1));
+          p_i = load<V>(p + j);
+          p_f = load<V>(p + H + j);
+          p_o = load<V>(p + 2 * H + j);
         }
-        const V g = tanh(pre(2));
-        const V c_new = pmadd(f, cp, pmul(i, g));
-        V o;
-        if constexpr (Peephole) o = sigmoid(pmadd(load<V>(p + 2 * H + j), c_new, pre(3)));
-        else o = sigmoid(pre(3));
-        store(a + j, i);
-        store(a + H + j, f);
-        store(a + 2 * H + j, g);
-        store(a + 3 * H + j, o);
-        store(c + j, c_new);
-        store(h + j, pmul(o, tanh(c_new)));
+        const lstm::Gates<V> g =
+            lstm::gates<Peephole>(pre(0), pre(1), pre(2), pre(3), load<V>(c_prev + j), p_i, p_f, p_o);
+        store(a + j, g.i);
+        store(a + H + j, g.f);
+        store(a + 2 * H + j, g.g);
+        store(a + 3 * H + j, g.o);
+        store(c + j, g.c);
+        store(h + j, lstm::output(g.o, g.c));
       });
     }
   }
@@ -97,7 +89,6 @@ class LstmCell {
   template <bool Peephole>
   void backward_rows(const StepBackward<T>& s, const StepContext<T>& ctx, const CellGrads<T>& grads) const {
     using namespace detail;
-    using Eigen::internal::pmadd;
     using Eigen::internal::pmul;
     const Index H = units_, u0 = ctx.units.begin, n = ctx.units.size();
     const T* p = Peephole ? ctx.weights.peephole + u0 : nullptr;
@@ -117,24 +108,25 @@ class LstmCell {
         using V = decltype(v);
         const V i = load<V>(a + j), f = load<V>(a + H + j), g = load<V>(a + 2 * H + j), o = load<V>(a + 3 * H + j);
         const V c_j = load<V>(c + j), cp = load<V>(c_prev + j), tanh_c = tanh(c_j), dh_j = load<V>(dh + j);
-        const V da_o = pmul(pmul(dh_j, tanh_c), sigmoid_slope(o));
-        // dL/dc_t: from c_{t+1}, through h_t = o⊙tanh(c_t), and (peepholes) through o.
-        V dc_j = pmadd(pmul(dh_j, o), one_minus_square(tanh_c), load<V>(dc + j));
-        if constexpr (Peephole) dc_j = pmadd(da_o, load<V>(p + 2 * H + j), dc_j);
-        const V da_i = pmul(pmul(dc_j, g), sigmoid_slope(i)), da_f = pmul(pmul(dc_j, cp), sigmoid_slope(f));
-        const V da[4] = {da_i, da_f, pmul(pmul(dc_j, i), one_minus_square(g)), da_o};
+        V p_i{}, p_f{}, p_o{};
+        if constexpr (Peephole) {
+          p_i = load<V>(p + j);
+          p_f = load<V>(p + H + j);
+          p_o = load<V>(p + 2 * H + j);
+        }
+        const lstm::Gradients<V> d = lstm::gradients<Peephole>(
+            i, f, g, o, cp, pmul(dh_j, tanh_c), lstm::cell_gradient(dh_j, o, tanh_c, load<V>(dc + j)), p_i, p_f, p_o);
+        const V da[4] = {d.da_i, d.da_f, d.da_g, d.da_o};
         for (int gate = 0; gate < 4; ++gate) {
           store(a + gate * H + j, da[gate]);
           accumulate(db + gate * H + j, da[gate]);
         }
-        V dc_prev = pmul(dc_j, f);
         if constexpr (Peephole) {
-          dc_prev = pmadd(da_i, load<V>(p + j), pmadd(da_f, load<V>(p + H + j), dc_prev));
-          accumulate(dp + j, pmul(da_i, cp));
-          accumulate(dp + H + j, pmul(da_f, cp));
-          accumulate(dp + 2 * H + j, pmul(da_o, c_j));
+          accumulate(dp + j, pmul(d.da_i, cp));
+          accumulate(dp + H + j, pmul(d.da_f, cp));
+          accumulate(dp + 2 * H + j, pmul(d.da_o, c_j));
         }
-        store(dc + j, dc_prev);
+        store(dc + j, d.dc_prev);
       });
     }
   }

@@ -9,6 +9,8 @@
 // into their Json, valid while it lives.
 #pragma once
 
+// Part of model_file.hpp, which declares ModelFileError before it includes this reader.
+
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
@@ -21,12 +23,6 @@
 #include <vector>
 
 namespace rnnfast {
-
-// Everything wrong with a model file: unreadable, truncated, damaged, or describing something rnnfast cannot build.
-class ModelFileError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 class Json {
  public:

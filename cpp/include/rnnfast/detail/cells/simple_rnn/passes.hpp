@@ -1,11 +1,11 @@
-// SimpleRNN: h_t = act(x_t·W + h_{t-1}·U + b), act = tanh or relu.
+// The SimpleRNN's whole-sequence passes (the cell of the sequence driver): per step, the recurrent product on this
+// thread's units, then the activation (equations.hpp) over each batch row; backward likewise.
 #pragma once
 
-#include "rnnfast/cells/common.hpp"
+#include "rnnfast/detail/cells/common.hpp"
+#include "rnnfast/detail/cells/simple_rnn/equations.hpp"
 
 namespace rnnfast {
-
-enum class Activation { tanh, relu };
 
 template <class T, Activation Act>
 class SimpleRnnCell {
@@ -16,7 +16,7 @@ class SimpleRnnCell {
 
   explicit SimpleRnnCell(Index units) : units_(units) {}
   Index units() const { return units_; }
-  // The kernels of StackedStep that compute this cell (the sequence engine's one-sequence inference).
+  // Its stacked-step kernel (step.hpp), for the sequence engine's one-sequence inference.
   CellType stacked_type() const {
     return Act == Activation::tanh ? CellType::simple_rnn_tanh : CellType::simple_rnn_relu;
   }
@@ -39,10 +39,7 @@ class SimpleRnnCell {
       T* a = s.saved + r * s.ld_saved + u0;  // x·W + h·U in, the activation out
       for_each_unit<T>(n, [&](auto v, Index j) {
         using V = decltype(v);
-        const V pre = Eigen::internal::padd(load<V>(a + j), load<V>(bias + j));
-        V out;
-        if constexpr (Act == Activation::tanh) out = tanh(pre);
-        else out = Eigen::internal::pmax(pre, splat<V>(T(0)));
+        const V out = simple_rnn::activate<Act>(Eigen::internal::padd(load<V>(a + j), load<V>(bias + j)));
         store(a + j, out);
         store(h + j, out);
       });
@@ -53,15 +50,18 @@ class SimpleRnnCell {
     using namespace detail;
     const Index H = units_, u0 = ctx.units.begin, n = ctx.units.size();
     for (Index r = 0; r < s.batch; ++r) {
-      Vec<T> a(s.saved + r * s.ld_saved + u0, n);  // h_t in, dA out
+      T* a = s.saved + r * s.ld_saved + u0;  // h_t in, dA out
       if (!row_active(s.active, r)) {
-        a.setZero();
+        std::fill(a, a + n, T(0));
         continue;
       }
-      const CVec<T> dh(s.dh + r * H + u0, n);
-      if constexpr (Act == Activation::tanh) a = dh * (T(1) - a.square());
-      else a = (a > T(0)).select(dh, T(0));
-      add_row(grads.bias + u0, a.data(), n);
+      const T* dh = s.dh + r * H + u0;
+      for_each_value<T>(n, [&](auto v, Index j) {
+        using V = decltype(v);
+        const V da = simple_rnn::gradient<Act>(load<V>(a + j), load<V>(dh + j));
+        store(a + j, da);
+        accumulate(grads.bias + u0 + j, da);
+      });
     }
     ctx.team.sync();  // the product reads every thread's gate gradients
     recurrent_product_backward(ctx, 0, 1, s.batch, s.saved, s.ld_saved, s.dh_prev);

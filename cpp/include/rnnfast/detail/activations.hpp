@@ -2,13 +2,12 @@
 //
 // A streaming step at small H is a chain of dependent operations (product, σ and tanh of the gates, tanh of the
 // new cell state), so the latency of an activation is the step's cost. Eigen's float tanh and σ are rational
-// functions evaluated by Horner's rule with a division: ~58 and ~48 cycles from input to result on a 512-bit
-// packet here. These use a rational function of the same degrees, fitted for rnnfast, evaluated by Estrin's
-// scheme (the powers x², x⁴, x⁸ in parallel with the terms), and on AVX-512 a reciprocal estimate with one Newton
+// functions evaluated by Horner's rule with a division, a long chain from input to result. These use a rational
+// function of the same degrees, fitted for rnnfast, evaluated by Estrin's scheme (the powers x², x⁴, x⁸ in parallel with the terms), and on AVX-512 a reciprocal estimate with one Newton
 // step instead of the division, whose throughput is poor on 512-bit registers.
 //
 //   tanh(x) ≈ x·P(x²)/Q(x²) for |x| ≤ 7.9, P of degree 6 and Q of degree 3 in x² (relative error 1.5e-9 in exact
-//   arithmetic; as evaluated in float at most ~6 ulps, measured by tests/cpp/test_activations.cpp, and |tanh| ≤ 1);
+//   arithmetic; as evaluated in float at most ~6 ulps, checked by tests/cpp/test_activations.cpp, and |tanh| ≤ 1);
 //   past 7.9 the argument is clamped, so tanh saturates at ±0.9999998 rather than ±1. σ(x) = ½ + ½·tanh(x/2),
 //   with the halving folded into the coefficients: its error is absolute (under 2e-7, as Eigen's), and past 15.8
 //   it is exactly 1 (see sigmoid_float). NaN propagates. double keeps Eigen's and the standard library's functions.
@@ -57,7 +56,7 @@ inline V estrin3(const float (&c)[4], const V& y, const V& y2) {
 template <class V>
 inline V odd_rational(const V& x, float limit, const float (&p)[7], const float (&q)[4]) {
   using namespace Eigen::internal;
-  // x² + 1e-9 keeps y⁴ and the products of the high terms normal for tiny x (a denormal costs ~100 cycles on some
+  // x² + 1e-9 keeps y⁴ and the products of the high terms normal for tiny x (denormals are slow on some
   // CPUs); it changes P and Q by under 2e-10 relative.
   const V y = pmin(pmadd(x, x, pset1<V>(1e-9f)), pset1<V>(limit * limit));
   const V y2 = pmul(y, y), y4 = pmul(y2, y2);

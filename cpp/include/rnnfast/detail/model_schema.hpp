@@ -4,6 +4,8 @@
 // which ModelFile adds).
 #pragma once
 
+// Part of model_file.hpp, which declares ModelFileError before it includes this schema.
+
 #include <algorithm>
 #include <cstdint>
 #include <initializer_list>
@@ -13,8 +15,8 @@
 #include <vector>
 
 #include "rnnfast/cell_type.hpp"
-#include "rnnfast/checked_size.hpp"
-#include "rnnfast/json.hpp"
+#include "rnnfast/detail/checked_size.hpp"
+#include "rnnfast/detail/json.hpp"
 
 namespace rnnfast {
 

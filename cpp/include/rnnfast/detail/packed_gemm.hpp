@@ -18,13 +18,8 @@
 #include <cstddef>
 #include <vector>
 
-namespace rnnfast::detail {
-// Grows a buffer to at least n values; never shrinks it, so reusing it for the same sizes allocates nothing.
-template <class V>
-void grow(V& v, std::ptrdiff_t n) {
-  if (static_cast<std::ptrdiff_t>(v.size()) < n) v.resize(static_cast<std::size_t>(n));
-}
-}  // namespace rnnfast::detail
+#include "rnnfast/detail/buffers.hpp"
+#include "rnnfast/detail/operand.hpp"
 
 namespace rnnfast::linalg {
 
@@ -37,54 +32,51 @@ struct PanelShape {
   static constexpr Index nr = 2 * lanes;  // columns per panel
   static constexpr Index mr = 6;          // rows per micro-tile
   // Panels per micro-tile of several rows in gemm_packed: with 32 vector registers (AVX-512) two, 24 accumulators,
-  // so a step of the kernel loads 4 + 6 values for 24 FMAs instead of 2 + 6 for 12 (measured on Zen 5: the
-  // per-step products of cases b and d 3-10 % faster); with 16 registers one, or they spill. gemm_packing keeps
-  // one: its B panels come from L1, where two (kc = 256) no longer fit (measured slower, and no faster with kc = 128).
+  // so a step of the kernel loads 4 + 6 values for 24 FMAs instead of 2 + 6 for 12; with 16 registers one, or they
+  // spill. gemm_packing keeps one: its B panels come from L1, where two panels of kc rows no longer fit.
   static constexpr int tile_panels = EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS >= 32 ? 2 : 1;
   static constexpr Index kc = 256;        // depth per pass: a panel slice of kc × nr stays in L1
   static Index panels(Index n) { return (n + nr - 1) / nr; }
   static Index packed_size(Index k, Index n) { return k * panels(n) * nr; }
 };
 
-// A K × N matrix in panels: panel p holds columns [p·nr, p·nr + nr) as K rows of nr values.
-template <class T>
+// A K × N matrix in panels: panel p holds columns [p·nr, p·nr + nr) as K rows of nr values, stored as O
+// (rnnfast::detail::Operand: converted to T as they are loaded).
+template <class T, class O = T>
 struct PackedMatrix {
-  const T* data = nullptr;
+  const O* data = nullptr;
   Index k = 0, n = 0;
-  const T* panel(Index p) const { return data + p * k * PanelShape<T>::nr; }
+  const O* panel(Index p) const { return data + p * k * PanelShape<T>::nr; }
 };
 
 // Packs panels [p0, p1) of B (K × N) into dst (PanelShape<T>::packed_size(K, N) values). B[k][j] is src[k·ld + j],
 // or src[j·ld + k] when `transposed` (so a row-major U packs as Uᵀ). Threads may pack disjoint panel ranges.
 // Either way B is read in its storage order, so a B streaming from memory is read once, in order.
-template <class T>
-void pack_panels(const T* src, Index ld, bool transposed, Index K, Index N, Index p0, Index p1, T* dst) {
+template <class T, class O>
+void pack_panels(const T* src, Index ld, bool transposed, Index K, Index N, Index p0, Index p1, O* dst) {
+  using Stored = rnnfast::detail::Operand<T, O>;
   constexpr Index nr = PanelShape<T>::nr;
   if (!transposed) {
     for (Index k = 0; k < K; ++k) {
       const T* row = src + k * ld;
       for (Index p = p0; p < p1; ++p) {
-        T* out = dst + (p * K + k) * nr;
+        O* out = dst + (p * K + k) * nr;
         const Index j0 = p * nr, width = std::min(nr, N - j0);
-        if (width == nr) {
-          std::copy(row + j0, row + j0 + nr, out);
-        } else {
-          std::copy(row + j0, row + j0 + width, out);
-          std::fill(out + width, out + nr, T(0));
-        }
+        Stored::pack(row + j0, width, out);
+        if (width < nr) std::fill(out + width, out + nr, Stored::pack_one(T(0)));
       }
     }
     return;
   }
   for (Index p = p0; p < p1; ++p) {
-    T* out = dst + p * K * nr;
+    O* out = dst + p * K * nr;
     const Index j0 = p * nr, width = std::min(nr, N - j0);
     for (Index j = 0; j < nr; ++j) {
       if (j < width) {
         const T* col = src + (j0 + j) * ld;
-        for (Index k = 0; k < K; ++k) out[k * nr + j] = col[k];
+        for (Index k = 0; k < K; ++k) out[k * nr + j] = Stored::pack_one(col[k]);
       } else {
-        for (Index k = 0; k < K; ++k) out[k * nr + j] = T(0);
+        for (Index k = 0; k < K; ++k) out[k * nr + j] = Stored::pack_one(T(0));
       }
     }
   }
@@ -103,10 +95,11 @@ namespace detail {
 // C[0:MR, 0:NP·nr) (+)= A[0:MR, 0:kc) · [NP panels of B, each kc × nr, panel_stride apart].
 // Only the last panel may be partial: `last_width` columns of it are stored.
 // Never inlined: its accumulators must live in registers, and inlined into a large caller the compiler may spill
-// them (measured: a third of the speed).
-template <class T, int MR, int NP>
-RNNFAST_NOINLINE void micro_kernel(Index kc, const T* a, Index lda, const T* b, Index panel_stride, T* c, Index ldc,
-                         Index last_width, bool accumulate) {
+// them.
+template <class T, int MR, int NP, class O = T>
+RNNFAST_NOINLINE void micro_kernel(Index kc, const T* a, Index lda, const O* b, Index panel_stride, T* c, Index ldc,
+                                   Index last_width, bool accumulate) {
+  using Stored = rnnfast::detail::Operand<T, O>;
   using namespace Eigen::internal;
   using Packet = typename PanelShape<T>::Packet;
   constexpr int L = PanelShape<T>::lanes;
@@ -120,8 +113,8 @@ RNNFAST_NOINLINE void micro_kernel(Index kc, const T* a, Index lda, const T* b, 
     Packet bv[NP][2];
     RNNFAST_UNROLL
     for (int j = 0; j < NP; ++j) {
-      bv[j][0] = pload<Packet>(b + j * panel_stride + k * nr);
-      bv[j][1] = pload<Packet>(b + j * panel_stride + k * nr + L);
+      bv[j][0] = Stored::template load<Packet>(b + j * panel_stride + k * nr);
+      bv[j][1] = Stored::template load<Packet>(b + j * panel_stride + k * nr + L);
     }
     RNNFAST_UNROLL
     for (int r = 0; r < MR; ++r) {
@@ -156,28 +149,28 @@ RNNFAST_NOINLINE void micro_kernel(Index kc, const T* a, Index lda, const T* b, 
 
 // C[0:m, 0:(NP-1)·nr + width) (+)= A[0:m, 0:kc) · NP packed panels, panel_stride apart: tiles of mr rows, then
 // the rows left over.
-template <class T, int NP>
-inline void panel_rows(Index m, Index kc, const T* a, Index lda, const T* panel, Index panel_stride, T* c, Index ldc,
+template <class T, int NP, class O = T>
+inline void panel_rows(Index m, Index kc, const T* a, Index lda, const O* panel, Index panel_stride, T* c, Index ldc,
                        Index width, bool accumulate) {
   constexpr Index mr = PanelShape<T>::mr;
   Index r = 0;
   for (; r + mr <= m; r += mr)
-    micro_kernel<T, mr, NP>(kc, a + r * lda, lda, panel, panel_stride, c + r * ldc, ldc, width, accumulate);
+    micro_kernel<T, mr, NP, O>(kc, a + r * lda, lda, panel, panel_stride, c + r * ldc, ldc, width, accumulate);
   const T* ar = a + r * lda;
   T* cr = c + r * ldc;
   switch (m - r) {
-    case 1: micro_kernel<T, 1, NP>(kc, ar, lda, panel, panel_stride, cr, ldc, width, accumulate); break;
-    case 2: micro_kernel<T, 2, NP>(kc, ar, lda, panel, panel_stride, cr, ldc, width, accumulate); break;
-    case 3: micro_kernel<T, 3, NP>(kc, ar, lda, panel, panel_stride, cr, ldc, width, accumulate); break;
-    case 4: micro_kernel<T, 4, NP>(kc, ar, lda, panel, panel_stride, cr, ldc, width, accumulate); break;
-    case 5: micro_kernel<T, 5, NP>(kc, ar, lda, panel, panel_stride, cr, ldc, width, accumulate); break;
+    case 1: micro_kernel<T, 1, NP, O>(kc, ar, lda, panel, panel_stride, cr, ldc, width, accumulate); break;
+    case 2: micro_kernel<T, 2, NP, O>(kc, ar, lda, panel, panel_stride, cr, ldc, width, accumulate); break;
+    case 3: micro_kernel<T, 3, NP, O>(kc, ar, lda, panel, panel_stride, cr, ldc, width, accumulate); break;
+    case 4: micro_kernel<T, 4, NP, O>(kc, ar, lda, panel, panel_stride, cr, ldc, width, accumulate); break;
+    case 5: micro_kernel<T, 5, NP, O>(kc, ar, lda, panel, panel_stride, cr, ldc, width, accumulate); break;
     default: break;
   }
 }
 
 // dst (m × k, row-major) = the transpose of src's k × m block (row stride ld): square tiles of one packet's lanes
-// transposed in registers, the edges element by element. Gathered one element at a time, this packing took 6 % of
-// case c's weight-gradient products.
+// transposed in registers, the edges element by element. Gathered one element at a time, the packing would stride
+// through memory at every element.
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wignored-attributes"  // a packet type as a template argument (as inside Eigen)
@@ -211,8 +204,8 @@ void pack_transposed(const T* src, Index ld, Index m, Index k, T* dst) {
 
 // C[:, p0·nr : min(p1·nr, N)) (+)= A (m × K, leading dimension lda) · B[:, same columns], B packed.
 // Without `accumulate`, C is overwritten (and never read). K >= 1.
-template <class T>
-void gemm_packed(Index m, const T* a, Index lda, const PackedMatrix<T>& b, Index p0, Index p1, T* c, Index ldc,
+template <class T, class O>
+void gemm_packed(Index m, const T* a, Index lda, const PackedMatrix<T, O>& b, Index p0, Index p1, T* c, Index ldc,
                  bool accumulate) {
   using S = PanelShape<T>;
   constexpr Index nr = S::nr;
@@ -226,20 +219,20 @@ void gemm_packed(Index m, const T* a, Index lda, const PackedMatrix<T>& b, Index
     if (m == 1) {
       Index p = p0;
       for (; p + 4 <= p1; p += 4)
-        detail::micro_kernel<T, 1, 4>(kc, a_k, lda, b.panel(p) + k0 * nr, panel_stride, c + p * nr, ldc,
+        detail::micro_kernel<T, 1, 4, O>(kc, a_k, lda, b.panel(p) + k0 * nr, panel_stride, c + p * nr, ldc,
                                       width_of(p + 3), acc);
       for (; p < p1; ++p)
-        detail::micro_kernel<T, 1, 1>(kc, a_k, lda, b.panel(p) + k0 * nr, panel_stride, c + p * nr, ldc,
+        detail::micro_kernel<T, 1, 1, O>(kc, a_k, lda, b.panel(p) + k0 * nr, panel_stride, c + p * nr, ldc,
                                       width_of(p), acc);
     } else {
       constexpr int NP = S::tile_panels;
       Index p = p0;
       if constexpr (NP > 1)
         for (; p + NP <= p1; p += NP)
-          detail::panel_rows<T, NP>(m, kc, a_k, lda, b.panel(p) + k0 * nr, panel_stride, c + p * nr, ldc,
+          detail::panel_rows<T, NP, O>(m, kc, a_k, lda, b.panel(p) + k0 * nr, panel_stride, c + p * nr, ldc,
                                     width_of(p + NP - 1), acc);
       for (; p < p1; ++p)
-        detail::panel_rows<T, 1>(m, kc, a_k, lda, b.panel(p) + k0 * nr, panel_stride, c + p * nr, ldc,
+        detail::panel_rows<T, 1, O>(m, kc, a_k, lda, b.panel(p) + k0 * nr, panel_stride, c + p * nr, ldc,
                                  width_of(p), acc);
     }
   }
@@ -262,7 +255,7 @@ struct LeftOperand {
 
 template <class T>
 struct PackingBuffers {
-  std::vector<T, Eigen::aligned_allocator<T>> a, b;
+  rnnfast::detail::AlignedVector<T> a, b;
 };
 
 template <class T>
@@ -270,9 +263,8 @@ void gemm_packing(const LeftOperand<T>* left, int count, bool a_transposed, Inde
                   bool b_transposed, bool accumulate, PackingBuffers<T>& buffers) {
   using S = PanelShape<T>;
   constexpr Index nr = S::nr, mr = S::mr, kc_max = S::kc;
-  // The A block (144 rows: 144 KB in float32) stays in L2 while each B panel (kc × nr) passes through L1; the B
-  // block (kc × 64 panels, 1 MB for case c's 1024 columns) in L2/L3. On Zen 5 (1 MB L2) other kc, mc and nc
-  // measured no better on case c.
+  // The A block (mc × kc) stays in L2 while each B panel (kc × nr) passes through L1; the B block (kc × nc) in
+  // L2/L3.
   constexpr Index mc_max = 24 * mr, nc_max = 64 * nr;
   if (n <= 0) return;
   if (k <= 0) {

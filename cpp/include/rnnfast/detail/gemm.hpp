@@ -12,7 +12,7 @@
 #include <Eigen/Core>
 #include <cstddef>
 
-#include "rnnfast/parallel.hpp"
+#include "rnnfast/detail/parallel.hpp"
 
 namespace rnnfast {
 

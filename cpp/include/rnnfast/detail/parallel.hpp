@@ -3,7 +3,7 @@
 //
 // A whole-sequence call is one job: every thread of the team runs the whole step loop on its own slice of the
 // units and the team meets at a barrier once or twice per step. Threads are started once and sleep between
-// jobs, so a call costs one wake-up, and a step costs one barrier (~0.1-0.5 µs), never a thread start.
+// jobs, so a call costs one wake-up, and a step costs one barrier, never a thread start.
 //
 // Oversubscription: the pool runs one job at a time. A call made while the pool is busy (another thread's call,
 // or a call from inside a job) runs on its caller alone, so concurrent calls never start more threads than the
@@ -229,18 +229,5 @@ class ThreadPool {
   std::atomic<int> pending_{0};
   SpinBarrier barrier_;
 };
-
-// The public thread controls, for C++ programs (rnnfast.set_num_threads / get_num_threads in Python).
-//
-// set_num_threads(n): the size of rnnfast's one process-wide pool, the calling thread included (n >= 1; 1 runs
-// everything on the caller). The default is physical_core_count(). It waits for a running call to finish.
-// A call takes the pool only if its time steps are large enough to repay a meeting per step; a call made while
-// the pool is busy — from another thread of yours, or from inside another library's worker threads (OpenMP,
-// TBB, a Python thread pool) — runs on its calling thread alone instead of waiting or starting threads. So
-// nested or concurrent use never multiplies threads: at most n − 1 pool workers besides the callers' own
-// threads, and under an outer pool that already uses every core, set_num_threads(1) keeps each call on its
-// worker. OpenBLAS, used for the large products, is kept at one thread.
-inline void set_num_threads(int n) { ThreadPool::global().resize(n); }
-inline int get_num_threads() { return ThreadPool::global().size(); }
 
 }  // namespace rnnfast

@@ -1,12 +1,9 @@
-// GRU, Keras gate order z (update), r (reset), h̃ (candidate); h_t = z⊙h_{t-1} + (1−z)⊙h̃.
-//   reset_after=true  (Keras default; cuDNN/PyTorch form), bias 2 × 3H = [input bias; recurrent bias]:
-//     [u_z u_r u_h] = h_{t-1}·U + b_rec,  z = σ(x_z + u_z), r = σ(x_r + u_r), h̃ = tanh(x_h + r⊙u_h)
-//   reset_after=false (original GRU), bias 3H:
-//     z = σ(x_z + h_{t-1}·U_z), r = σ(x_r + h_{t-1}·U_r), h̃ = tanh(x_h + (r⊙h_{t-1})·U_h)
-// where [x_z x_r x_h] = x_t·W (+ input bias).
+// The GRU's whole-sequence passes (the cell of the sequence driver): per step, the recurrent product(s) on this
+// thread's units, then fused passes of the equations (equations.hpp) over each batch row; backward likewise.
 #pragma once
 
-#include "rnnfast/cells/common.hpp"
+#include "rnnfast/detail/cells/common.hpp"
+#include "rnnfast/detail/cells/gru/equations.hpp"
 
 namespace rnnfast {
 
@@ -20,7 +17,7 @@ class GruCell {
   GruCell(Index units, bool reset_after) : units_(units), reset_after_(reset_after) {}
   Index units() const { return units_; }
   bool reset_after() const { return reset_after_; }
-  CellType stacked_type() const { return reset_after_ ? CellType::gru : CellType::gru_reset_before; }  // ditto
+  CellType stacked_type() const { return reset_after_ ? CellType::gru : CellType::gru_reset_before; }
   // z, r, h̃ and one more: u_h (reset_after) or r⊙h_{t-1} (reset_before), both needed by backward. Backward
   // overwrites them with [da_z, da_r, du_h, da_h] (reset_after: U sees the first three, W the z, r and fourth)
   // or [da_z, da_r, da_h, r⊙h_{t-1}] (reset_before).
@@ -44,25 +41,6 @@ class GruCell {
   }
 
  private:
-  // h = h̃ + z⊙(h_prev − h̃) for unit j of one row.
-  template <class V>
-  static void write_state(const T* h_prev, T* h, Index j, const V& z, const V& hh) {
-    using namespace Eigen::internal;
-    detail::store(h + j, pmadd(z, psub(detail::load<V>(h_prev + j), hh), hh));
-  }
-
-  // dh_{t-1} = dh⊙z (the direct path; the recurrent products add to it), and da_z, da_h of unit j.
-  template <class V>
-  static void update_gate_gradients(const T* a, Index H, const T* dh, const T* h_prev, T* dh_prev, Index j, V& da_z,
-                                    V& da_h) {
-    using namespace detail;
-    using Eigen::internal::pmul;
-    const V z = load<V>(a + j), hh = load<V>(a + 2 * H + j), dh_j = load<V>(dh + j);
-    da_h = pmul(pmul(dh_j, one_minus(z)), one_minus_square(hh));
-    da_z = pmul(pmul(dh_j, Eigen::internal::psub(load<V>(h_prev + j), hh)), sigmoid_slope(z));
-    store(dh_prev + j, pmul(dh_j, z));
-  }
-
   // A row past its length: its state passed through unchanged, so dh_{t-1} = dh and its dA is zero.
   void skip_row(const StepBackward<T>& s, Index r, UnitSlice u, int slots) const {
     const Index H = units_, n = u.size();
@@ -94,13 +72,13 @@ class GruCell {
           return padd(load<V>(a + gate * H + j), padd(load<V>(b_in + gate * H + j), load<V>(b_rec + gate * H + j)));
         };
         const V uh = padd(load<V>(a + 3 * H + j), load<V>(b_rec + 2 * H + j));
-        const V z = sigmoid(pre(0)), rg = sigmoid(pre(1));
-        const V hh = tanh(pmadd(rg, uh, padd(load<V>(a + 2 * H + j), load<V>(b_in + 2 * H + j))));
-        store(a + j, z);
-        store(a + H + j, rg);
-        store(a + 2 * H + j, hh);
+        const V xh = padd(load<V>(a + 2 * H + j), load<V>(b_in + 2 * H + j));
+        const gru::Gates<V> g = gru::reset_after(pre(0), pre(1), xh, uh, load<V>(h_prev + j));
+        store(a + j, g.z);
+        store(a + H + j, g.r);
+        store(a + 2 * H + j, g.candidate);
         store(a + 3 * H + j, uh);
-        write_state(h_prev, h, j, z, hh);
+        store(h + j, g.h);
       });
     }
   }
@@ -121,21 +99,22 @@ class GruCell {
       T* db = dbias + u0;
       for_each_unit<T>(n, [&](auto v, Index j) {
         using V = decltype(v);
-        const V rg = load<V>(a + H + j), uh = load<V>(a + 3 * H + j);
-        V da_z, da_h;
-        update_gate_gradients(a, H, dh, h_prev, dh_prev, j, da_z, da_h);
-        const V du_h = pmul(da_h, rg), da_r = pmul(pmul(da_h, uh), sigmoid_slope(rg));
-        store(a + j, da_z);
-        store(a + H + j, da_r);
-        store(a + 2 * H + j, du_h);
-        store(a + 3 * H + j, da_h);
+        const gru::StateGradients<V> d =
+            gru::state_gradients(load<V>(a + j), load<V>(a + 2 * H + j), load<V>(h_prev + j), load<V>(dh + j));
+        const gru::ResetAfterGradients<V> dr =
+            gru::reset_after_gradients(load<V>(a + H + j), load<V>(a + 3 * H + j), d.da_h);
+        store(dh_prev + j, d.dh_prev);
+        store(a + j, d.da_z);
+        store(a + H + j, dr.da_r);
+        store(a + 2 * H + j, dr.du_h);
+        store(a + 3 * H + j, d.da_h);
         // Input bias: [da_z, da_r, da_h]; recurrent bias: [da_z, da_r, du_h].
-        accumulate(db + j, da_z);
-        accumulate(db + H + j, da_r);
-        accumulate(db + 2 * H + j, da_h);
-        accumulate(db + 3 * H + j, da_z);
-        accumulate(db + 4 * H + j, da_r);
-        accumulate(db + 5 * H + j, du_h);
+        accumulate(db + j, d.da_z);
+        accumulate(db + H + j, dr.da_r);
+        accumulate(db + 2 * H + j, d.da_h);
+        accumulate(db + 3 * H + j, d.da_z);
+        accumulate(db + 4 * H + j, dr.da_r);
+        accumulate(db + 5 * H + j, dr.du_h);
       });
     }
     ctx.team.sync();  // the product reads every thread's gate gradients
@@ -178,11 +157,11 @@ class GruCell {
       }
       for_each_unit<T>(n, [&](auto v, Index j) {
         using V = decltype(v);
-        const V z = sigmoid(padd(load<V>(a + j), load<V>(b + j)));
-        const V rg = sigmoid(padd(load<V>(a + H + j), load<V>(b + H + j)));
-        store(a + j, z);
-        store(a + H + j, rg);
-        store(a + 3 * H + j, pmul(rg, load<V>(h_in + j)));
+        const gru::ResetGates<V> g = gru::reset_gates(padd(load<V>(a + j), load<V>(b + j)),
+                                                      padd(load<V>(a + H + j), load<V>(b + H + j)), load<V>(h_in + j));
+        store(a + j, g.z);
+        store(a + H + j, g.r);
+        store(a + 3 * H + j, g.reset_h);
       });
     }
     // (r⊙h_{t-1})·U_h can only start once r is known for every unit: the second product of the step.
@@ -198,9 +177,9 @@ class GruCell {
       }
       for_each_unit<T>(n, [&](auto v, Index j) {
         using V = decltype(v);
-        const V hh = tanh(padd(load<V>(a + 2 * H + j), load<V>(b + 2 * H + j)));
+        const V hh = gru::candidate(padd(load<V>(a + 2 * H + j), load<V>(b + 2 * H + j)));
         store(a + 2 * H + j, hh);
-        write_state(h_prev, h, j, load<V>(a + j), hh);
+        store(h + j, gru::state(load<V>(a + j), hh, load<V>(h_prev + j)));
       });
     }
   }
@@ -220,10 +199,11 @@ class GruCell {
       T* dh_prev = s.dh_prev + r * H + u0;
       for_each_unit<T>(n, [&](auto v, Index j) {
         using V = decltype(v);
-        V da_z, da_h;
-        update_gate_gradients(a, H, dh, h_prev, dh_prev, j, da_z, da_h);
-        store(a + j, da_z);
-        store(a + 2 * H + j, da_h);
+        const gru::StateGradients<V> d =
+            gru::state_gradients(load<V>(a + j), load<V>(a + 2 * H + j), load<V>(h_prev + j), load<V>(dh + j));
+        store(dh_prev + j, d.dh_prev);
+        store(a + j, d.da_z);
+        store(a + 2 * H + j, d.da_h);
       });
     }
     // d(r⊙h_in) = da_h·U_hᵀ, then r's gradient, then the product for z and r. Without recurrent dropout both
@@ -243,7 +223,7 @@ class GruCell {
       for_each_unit<T>(n, [&](auto v, Index j) {
         using V = decltype(v);
         const V rg = load<V>(a + H + j), drh = load<V>(d_rh_row + j);
-        const V da_r = pmul(pmul(drh, load<V>(h_in + j)), sigmoid_slope(rg));
+        const V da_r = gru::reset_before_gradient(rg, load<V>(h_in + j), drh);
         store(a + H + j, da_r);
         if (masked) store(recurrent_path + j, pmul(drh, rg));
         else store(recurrent_path + j, Eigen::internal::pmadd(drh, rg, load<V>(recurrent_path + j)));
