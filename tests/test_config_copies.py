@@ -85,6 +85,21 @@ def test_names_as_keras_gives_them():
     assert rf.SimpleRNN(2).name.startswith("simple_rnn") and rf.TimeDistributed(rf.Dense(1)).name.startswith(
         "time_distributed")
     assert all(other.name == first.name for other in copies(first))
+    after = rf.LSTM(3)  # copies take no number of their own
+    assert int(after.name.rsplit("_", 1)[1]) == int(second.name.rsplit("_", 1)[1]) + 1
+
+
+def test_user_subclasses_of_any_name():
+    class LSTM(rf.LSTM):
+        pass
+
+    class Custom(rf.Dense):
+        pass
+
+    class Custom(rf.Dense):  # noqa: F811 (a notebook cell run twice)
+        pass
+
+    assert LSTM(2).name.startswith("lstm") and isinstance(Custom(1), rf.Dense)
 
 
 def test_every_layer_is_a_layer():
@@ -262,6 +277,17 @@ class CountingCell:
                 {"kernel": x_t.T @ da, "recurrent_kernel": h_prev.T @ da})
 
 
+def test_custom_cell_weights_set_on_the_cell_survive_training():
+    layer = rf.RNN(CountingCell(), input_size=FEATURES, return_sequences=True, dtype="float64")
+    model = rf.Sequential([layer, rf.Dense(1, dtype="float64")])
+    model.compile("mse", rf.optimizers.SGD(1e-12))
+    x = inputs(dtype="float64")
+    model.summary(print_fn=lambda _: None)  # reads every layer's weights
+    layer.cell.set_weights({"kernel": np.full((FEATURES, 3), 0.25), "recurrent_kernel": np.eye(3) * 0.1})
+    model.train_on_batch(x, np.zeros((3, 7, 1)))
+    np.testing.assert_allclose(layer.get_weights()["kernel"], 0.25, atol=1e-9)
+
+
 def test_custom_cell_config_and_copies():
     layer = rf.RNN(CountingCell(0.5), input_size=FEATURES, return_sequences=True, seed=3)
     config = layer.get_config()
@@ -272,3 +298,5 @@ def test_custom_cell_config_and_copies():
     x = inputs(dtype="float64")
     for other in copies(layer):
         assert np.array_equal(other(x), layer(x))
+    with pytest.raises(ValueError, match="not a class of cells"):
+        rf.RNN.from_config({**config, "cell": {"class": "os.system", "config": {}}})

@@ -264,8 +264,6 @@ def test_streams_of_one_model_on_threads(tmp_path):
         t.start()
     for t in threads:
         t.join()
-    # The same up to rounding: each copy's buffers have their own alignment, so the norms' vectorised sums split
-    # differently, and 150 steps of this model amplify those last bits (serial copies differ alike: ~1e-10);
-    # a race would differ at the scale of the outputs.
+    # A race would differ at the scale of the outputs.
     for k in alone:
         np.testing.assert_allclose(together[k], alone[k], rtol=1e-7, atol=1e-8)

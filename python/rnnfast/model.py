@@ -254,7 +254,7 @@ class Sequential:
         return history
 
     def _train_tbptt(self, x: np.ndarray, y: np.ndarray, lengths: np.ndarray | None, k: int) -> dict[str, float]:
-        recurrent = self.layers  # each carries its state from chunk to chunk (a layer without state has none)
+        recurrent = [layer for layer in self.layers if layer.carries_state]
         time = x.shape[1]
         per_step_targets = y.ndim >= 2 and y.shape[1] == time
         saved = [(layer, layer.stateful) for layer in recurrent]

@@ -62,6 +62,8 @@ class RecurrentLayer {
   // Exclusive use of the layer's training workspace while it lives.
   class Training {
    public:
+    Training(Training&&) = delete;  // it holds the lock for its own lifetime (training() returns it in place)
+    Training& operator=(Training&&) = delete;
     // A forward that keeps what backward needs (it replaces what an earlier forward kept).
     void forward(const SequenceInput<T>& in, const SequenceOptions& options, const CellWeights<T>& weights,
                  const SequenceOutput<T>& out, int max_threads = 0) {

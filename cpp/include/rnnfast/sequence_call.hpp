@@ -18,7 +18,7 @@ struct CellWeights {
   const T* recurrent_kernel = nullptr;  // H × G·H
   const T* bias = nullptr;              // G·H (GRU reset_after: 2 × 3H)
   const T* peephole = nullptr;          // LSTM with peepholes: 3 × H, the weights of c on the gates i, f, o
-  const T* norm = nullptr;              // layer-normalised cells: their norms' γ and β (cells/layer_norm.hpp)
+  const T* norm = nullptr;              // layer-normalised cells: their norms' γ and β (detail/cells/common/layer_norm.hpp)
 };
 
 template <class T>

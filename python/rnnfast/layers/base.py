@@ -15,6 +15,7 @@ import collections
 import functools
 import inspect
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Union
 
@@ -26,6 +27,12 @@ from .._validation import as_float_array, check_dtype, check_int, check_shape
 Shape = tuple["int | None", ...]
 Output = Union[np.ndarray, list]  # an array, or a list of them (return_state, merge_mode=None)
 _NAMES_GIVEN: collections.Counter[str] = collections.Counter()
+_NAMES_LOCK = threading.Lock()
+
+
+def _unpickled(cls: type) -> Any:
+    """An empty layer of `cls` for pickle and copy to give its state (Layer.__setstate__)."""
+    return object.__new__(cls)
 
 
 class Layer:
@@ -40,6 +47,8 @@ class Layer:
     _name: str
     # Whether a call carries its final states into the next one (recurrent layers; see reset_states).
     stateful: bool = False
+    # Whether the layer has states that calls can carry (set stateful to carry them).
+    carries_state: ClassVar[bool] = False
     # Whether the layer needs whole sequences at once (a Bidirectional's backward direction starts at the end).
     needs_whole_sequence: ClassVar[bool] = False
     # Config entries whose default is not the constructor's own (an activation of None is "linear").
@@ -49,17 +58,22 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if not cls.__name__.startswith("_"):
-            register(cls)
+        if cls.__module__.split(".")[0] == "rnnfast" and not cls.__name__.startswith("_"):
+            register(cls)  # rnnfast's own layers, for configs and model files
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Layer:
         layer = super().__new__(cls)
         # Keras' names: the class in snake case, numbered from the second layer of a class in this process.
         base = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", cls.__name__).lower()
-        count = _NAMES_GIVEN[base]
-        _NAMES_GIVEN[base] += 1
+        with _NAMES_LOCK:
+            count = _NAMES_GIVEN[base]
+            _NAMES_GIVEN[base] += 1
         layer._name = base if count == 0 else f"{base}_{count}"
         return layer
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        # A copy is made without __new__, so that it keeps its original's name and takes no new one.
+        return _unpickled, (type(self),), self.__getstate__()
 
     @property
     def name(self) -> str:
@@ -178,13 +192,13 @@ class Layer:
     # ---- argument checks several layers share -----------------------------------------------------------------
     @staticmethod
     def _array_list(value: Any, count: int, name: str, what: str, lone_array: bool = True,
-                    wrong_length: type[Exception] = ValueError) -> list[Any]:
-        """`value` as a list of `count` entries, `what` describing them: TypeError for anything but a list (an
+                    wrong_length: type[Exception] = ValueError, wrong_type: type[Exception] = TypeError) -> list[Any]:
+        """`value` as a list of `count` entries, `what` describing them: `wrong_type` for anything but a list (an
         array counts as a list of one where count is 1 and lone_array), `wrong_length` for another length."""
         if isinstance(value, np.ndarray) and count == 1 and lone_array:
             return [value]
         if isinstance(value, np.ndarray) or not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
-            raise TypeError(f"{name} must be a list of {count} array(s) {what}, got {type(value).__name__}")
+            raise wrong_type(f"{name} must be a list of {count} array(s) {what}, got {type(value).__name__}")
         if len(value) != count:
             raise wrong_length(f"{name} must hold {count} array(s) {what}, got {len(value)}")
         return list(value)
@@ -250,6 +264,7 @@ class _SequenceLayer(Layer):
     time_major: bool
     _states: list[np.ndarray] | None
     _state_count: int = 1  # h, or h and c
+    carries_state = True
 
     def _set_sequence_options(self, return_sequences: bool, return_state: bool, go_backwards: bool, stateful: bool,
                               time_major: bool, seed: int | None, dtype: Any) -> None:

@@ -73,6 +73,7 @@ class Bidirectional(Layer):
     """
 
     needs_whole_sequence = True
+    carries_state = True
 
     def __init__(self, layer: _SequenceLayer, merge_mode: str | None = "concat",
                  backward_layer: _SequenceLayer | None = None) -> None:
@@ -147,6 +148,14 @@ class Bidirectional(Layer):
     @property
     def units(self) -> int:
         return self.forward_layer.units
+
+    @property
+    def stateful(self) -> bool:
+        return self.forward_layer.stateful and self.backward_layer.stateful
+
+    @stateful.setter
+    def stateful(self, value: bool) -> None:
+        self.forward_layer.stateful = self.backward_layer.stateful = bool(value)
 
     @property
     def input_size(self) -> int | None:

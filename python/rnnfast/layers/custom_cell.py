@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import inspect
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -16,6 +17,8 @@ import numpy as np
 
 from .._validation import as_float_array, as_lengths, check_int, check_shape
 from .base import Output, _SequenceLayer
+
+_CELL_METHODS = ("build", "get_weights", "set_weights", "step", "step_backward")
 
 
 class Cell(Protocol):
@@ -25,7 +28,8 @@ class Cell(Protocol):
     build(input_size, rng): create the weights for input_size features (rng: a seeded numpy Generator).
     get_weights() -> {name: array}; set_weights({name: array}) with the same names and shapes.
     get_config() (optional, as Keras asks of custom cells) -> the constructor's arguments, JSON-serialisable:
-        RNN.get_config() then is too, and from_config() rebuilds the cell with cls(**config).
+        RNN.get_config() then is too, and RNN.from_config() rebuilds the cell with its class's from_config(config)
+        where it has one, else cls(**config).
     step(x_t, states) -> (new_states, cache): x_t (batch, input_size), states a list like state_size.
     step_backward(d_new_states, cache) -> (d_x_t, d_states, d_weights): given dL/d(new states) (a list like
         states), the gradients with respect to x_t, the previous states, and the weights (a dict of this step's
@@ -60,7 +64,7 @@ class RNN(_SequenceLayer):
         seed: int | None = None,
         dtype: Any = "float32",
     ) -> None:
-        for method in ("build", "get_weights", "set_weights", "step", "step_backward"):
+        for method in _CELL_METHODS:
             if not callable(getattr(cell, method, None)):
                 raise TypeError(f"cell must define {method}() (see rnnfast.layers.Cell), {type(cell).__name__} does "
                                 "not")
@@ -79,6 +83,10 @@ class RNN(_SequenceLayer):
 
     def _state_names(self) -> list[str]:
         return [f"state {k}" for k in range(self._state_count)]
+
+    def _state_list(self, initial_state: Any) -> list[Any]:
+        return self._array_list(initial_state, self._state_count, "initial_state", str(self._state_names()),
+                                wrong_type=ValueError)
 
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments. The cell: {"class": "module.Name", "config": cell.get_config()} for a cell with
@@ -105,6 +113,9 @@ class RNN(_SequenceLayer):
             kind: Any = importlib.import_module(module)
             for part in name.split("."):
                 kind = getattr(kind, part)
+            if not inspect.isclass(kind) or not all(callable(getattr(kind, m, None)) for m in _CELL_METHODS):
+                raise ValueError(f"config's cell names {cell['class']!r}, which is not a class of cells (see "
+                                 "rnnfast.layers.Cell)")
             make = getattr(kind, "from_config", None)
             config["cell"] = make(cell["config"]) if callable(make) else kind(**cell["config"])
         else:
@@ -126,13 +137,15 @@ class RNN(_SequenceLayer):
 
     @property
     def trainable_weights(self) -> dict[str, np.ndarray]:
-        """Arrays of the cell's weights, this layer's dtype (a cell may hand out copies): weights_updated() gives
-        the cell their values."""
+        """Arrays of the cell's weights as they are now, this layer's dtype (a cell may hand out copies):
+        weights_updated() gives the cell the values of the arrays last handed out."""
         if not self.built:
             return {}
-        if self._live is None:
-            self._live = {k: np.array(v, dtype=self.dtype, copy=True) for k, v in self.cell.get_weights().items()}
+        self._live = {k: np.array(v, dtype=self.dtype, copy=True) for k, v in self.cell.get_weights().items()}
         return self._live
+
+    def count_params(self) -> int:
+        return sum(int(np.size(v)) for v in self.get_weights().values())
 
     def weights_updated(self) -> None:
         if self._live is not None:
