@@ -55,7 +55,8 @@ class Optimizer:
         return {"momentum": 0.0, "nesterov": False, "rho": 0.9, "centered": False, "beta_1": 0.9, "beta_2": 0.999,
                 "amsgrad": False, "epsilon": 1e-7}
 
-    def _slot_count(self) -> int:
+    def slot_count(self) -> int:
+        """The arrays of state the optimiser keeps per parameter (its slots)."""
         raise NotImplementedError
 
     def apply(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
@@ -76,9 +77,9 @@ class Optimizer:
             if grad.shape != value.shape:
                 raise ValueError(f"gradient {name!r} has shape {grad.shape}, its parameter {value.shape}")
             state = self._slots.get(name)
-            if state is None or len(state) != self._slot_count() \
+            if state is None or len(state) != self.slot_count() \
                     or any(s.shape != value.shape or s.dtype != value.dtype for s in state):
-                state = [np.zeros_like(value) for _ in range(self._slot_count())]
+                state = [np.zeros_like(value) for _ in range(self.slot_count())]
                 self._slots[name] = state
             values.append(value)
             gradients.append(grad)
@@ -129,7 +130,7 @@ class SGD(Optimizer):
     def _settings(self) -> dict[str, Any]:
         return {**super()._settings(), "momentum": self.momentum, "nesterov": self.nesterov}
 
-    def _slot_count(self) -> int:
+    def slot_count(self) -> int:
         return 1 if self.momentum > 0 else 0
 
     def get_config(self) -> dict[str, Any]:
@@ -154,7 +155,7 @@ class RMSprop(Optimizer):
         return {**super()._settings(), "rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
                 "centered": self.centered}
 
-    def _slot_count(self) -> int:
+    def slot_count(self) -> int:
         return 1 + (self.momentum > 0) + self.centered
 
     def get_config(self) -> dict[str, Any]:
@@ -180,7 +181,7 @@ class Adam(Optimizer):
         return {**super()._settings(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
                 "amsgrad": self.amsgrad}
 
-    def _slot_count(self) -> int:
+    def slot_count(self) -> int:
         return 3 if self.amsgrad else 2
 
     def get_config(self) -> dict[str, Any]:

@@ -256,7 +256,7 @@ def _check_tensors(tensors: Mapping[str, tuple[tuple[int, ...], Any]], plans: li
         return
     if state.pop("optimizer.iterations", None) != ((), "int64"):
         raise FileRefused("has compile settings but no optimizer.iterations as an int64 scalar")
-    slots = optimizer._slot_count()
+    slots = optimizer.slot_count()
     for name, (shape, dtype) in expected.items():
         param = name[len("layers."):].replace(".", "/", 1)
         present = [f"optimizer.{param}/{k}" in state for k in range(slots)]

@@ -265,6 +265,7 @@ class _SequenceLayer(Layer):
     _states: list[np.ndarray] | None
     _state_count: int = 1  # h, or h and c
     carries_state = True
+    check_finite: bool = False  # refuse NaN and infinity in the arrays a call is given
 
     def _set_sequence_options(self, return_sequences: bool, return_state: bool, go_backwards: bool, stateful: bool,
                               time_major: bool, seed: int | None, dtype: Any) -> None:
@@ -349,13 +350,44 @@ class _SequenceLayer(Layer):
             return (batch, self.units)
         return (time, batch, self.units) if self.time_major else (batch, time, self.units)
 
-    def _d_out_parts(self, d_out: Any) -> list[Any]:
-        """d_out as [d_out, d_h(, d_c)], entries None where not given."""
+    def _state_sizes(self) -> list[int]:
+        return [self.units] * self._state_count
+
+    def _require_finite(self, arr: np.ndarray, name: str) -> None:
+        """ValueError for NaN or infinity where the layer has check_finite=True."""
+        if self.check_finite and not np.isfinite(arr).all():
+            raise ValueError(f"{name} holds NaN or infinity (the layer has check_finite=True)")
+
+    def _given_states(self, initial_state: Any, batch: int) -> list[np.ndarray]:
+        """A given initial_state checked: one (batch, state size) array per state, of the layer's dtype."""
+        states = []
+        for name, size, s in zip(self._state_names(), self._state_sizes(), self._state_list(initial_state)):
+            arr = as_float_array(s, f"initial_state ({name})", self.dtype)
+            check_shape(arr, (batch, size), f"initial_state ({name})", "(batch, state size)")
+            self._require_finite(arr, f"initial_state ({name})")
+            states.append(arr)
+        return states
+
+    def _checked_d_out(self, d_out: Any, batch: int, time: int) -> list[np.ndarray | None]:
+        """d_out as [d_out, d_h(, d_c)] for a call of `batch` sequences of `time` steps: arrays of the layer's
+        dtype and the output's shapes, None where not given."""
         names = ["d_out", *(f"d_{s}" for s in self._state_names())]
-        if not self.return_state:
-            return [d_out] + [None] * self._state_count
-        return self._array_list(d_out, len(names), "d_out", f"{names} (the layer returns its states)",
-                                lone_array=False, wrong_length=TypeError)
+        if self.return_state:
+            parts = self._array_list(d_out, len(names), "d_out", f"{names} (the layer returns its states)",
+                                     lone_array=False, wrong_length=TypeError)
+        else:
+            parts = [d_out] + [None] * self._state_count
+        shapes = [self._output_shape(batch, time), *((batch, size) for size in self._state_sizes())]
+        checked: list[np.ndarray | None] = []
+        for name, part, shape in zip(names, parts, shapes):
+            if part is None:
+                checked.append(None)
+                continue
+            arr = as_float_array(part, name, self.dtype)
+            check_shape(arr, shape, name)
+            self._require_finite(arr, name)
+            checked.append(arr)
+        return checked
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         if len(input_shape) != 3:

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .._validation import as_float_array, as_lengths, check_int, check_shape
+from .._validation import as_lengths, check_int, check_shape
 from .base import Output, _SequenceLayer
 
 _CELL_METHODS = ("build", "get_weights", "set_weights", "step", "step_backward")
@@ -198,24 +198,19 @@ class RNN(_SequenceLayer):
         if initial_state is None:
             carried = self._carried_states(batch)
             return carried if carried is not None else [np.zeros((batch, n), dtype=self.dtype) for n in self._sizes]
-        states = []
-        for k, (s, n) in enumerate(zip(self._state_list(initial_state), self._sizes)):
-            arr = as_float_array(s, f"initial_state[{k}]", self.dtype)
-            check_shape(arr, (batch, n), f"initial_state[{k}]", "(batch, state size)")
-            states.append(arr)
-        return states
+        return self._given_states(initial_state, batch)
+
+    def _state_sizes(self) -> list[int]:
+        return list(self._sizes)
 
     # ---- backward ---------------------------------------------------------------------------------------------
     def _backward(self, d_out: Any, max_threads: int = 0) -> dict[str, Any]:
         if self._last is None:
             raise ValueError("backward() needs a preceding call with training=True (and no set_weights since)")
         batch, time = self._last["batch"], self._last["time"]
-        parts = self._d_out_parts(d_out)
         shapes = [self._output_shape(batch, time), *[(batch, n) for n in self._sizes]]
-        checked = [np.zeros(shape, self.dtype) if p is None else as_float_array(p, "d_out", self.dtype)
-                   for p, shape in zip(parts, shapes)]
-        for arr, shape in zip(checked, shapes):
-            check_shape(arr, shape, "d_out")
+        checked = [np.zeros(shape, self.dtype) if part is None else part
+                   for part, shape in zip(self._checked_d_out(d_out, batch, time), shapes)]
         d_y, d_states = checked[0], [a.copy() for a in checked[1:]]
         if self.return_sequences:
             d_y = d_y.transpose(1, 0, 2) if self.time_major else d_y

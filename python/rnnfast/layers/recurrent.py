@@ -22,7 +22,6 @@ from .._validation import (
     check_epsilon,
     check_int,
     check_rate,
-    check_shape,
 )
 from .base import Output, _SequenceLayer
 
@@ -278,20 +277,6 @@ class _Recurrent(_SequenceLayer):
             return self._carried_states(batch)
         return self._given_states(initial_state, batch)
 
-    def _given_states(self, initial_state: Any, batch: int) -> list[np.ndarray]:
-        initial_state = self._state_list(initial_state)
-        states = []
-        for name, s in zip(self._state_names(), initial_state):
-            arr = as_float_array(s, f"initial_state ({name})", self.dtype)
-            check_shape(arr, (batch, self.units), f"initial_state ({name})", "(batch, units)")
-            self._require_finite(arr, f"initial_state ({name})")
-            states.append(arr)
-        return states
-
-    def _require_finite(self, arr: np.ndarray, name: str) -> None:
-        if self.check_finite and not np.isfinite(arr).all():
-            raise ValueError(f"{name} holds NaN or infinity (the layer has check_finite=True)")
-
     def _draw_masks(self, batch: int) -> dict[str, np.ndarray]:
         """Keras' dropout masks for one training call: one per sequence, fixed across its steps, kept units
         scaled by 1/(1 - rate). The input mask is drawn first."""
@@ -397,18 +382,7 @@ class _Recurrent(_SequenceLayer):
         if self._last is None:
             raise ValueError("backward() needs a preceding call with training=True (and no set_weights since)")
         batch, time = self._last["batch"], self._last["time"]
-        names = ["d_out", *(f"d_{s}" for s in self._state_names())]
-        parts = self._d_out_parts(d_out)
-        out_shape = self._output_shape(batch, time)
-        checked: list[np.ndarray | None] = []
-        for name, part, shape in zip(names, parts, [out_shape] + [(batch, self.units)] * self._state_count):
-            if part is None:
-                checked.append(None)
-                continue
-            arr = as_float_array(part, name, self.dtype)
-            check_shape(arr, shape, name)
-            self._require_finite(arr, name)
-            checked.append(arr)
+        checked = self._checked_d_out(d_out, batch, time)
         w = self._last["weights"]
         dx, dh0, dc0, dk, drk, db, d_peephole, d_norm = self._engine.backward(
             w["kernel"], w["recurrent_kernel"], w["bias"], checked[0], checked[1],
