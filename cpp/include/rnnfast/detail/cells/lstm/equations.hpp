@@ -18,12 +18,31 @@ struct Gates {
   V i, f, g, o, c;
 };
 
-// The gates and c_t from the pre-activations and c_{t-1}; p_i, p_f, p_o: the peepholes (read only with Peephole).
+// The peepholes of a packet of units (zeros, and not read, without peepholes).
+template <class V>
+struct Peepholes {
+  V i{}, f{}, o{};
+};
+
+// The peepholes of units j.. from p (p_i, p_f, p_o side by side, `stride` apart); nothing is read without them.
+template <bool Peephole, class V, class T>
+inline Peepholes<V> load_peepholes(const T* p, Index stride, Index j) {
+  Peepholes<V> w;
+  if constexpr (Peephole) {
+    w.i = load<V>(p + j);
+    w.f = load<V>(p + stride + j);
+    w.o = load<V>(p + 2 * stride + j);
+  }
+  return w;
+}
+
+// The gates and c_t from the pre-activations and c_{t-1}; pp: the peepholes (read only with Peephole).
 template <bool Peephole, class V>
-inline Gates<V> gates(const V& pre_i, const V& pre_f, const V& pre_g, const V& pre_o, const V& c_prev, const V& p_i,
-                      const V& p_f, const V& p_o) {
+inline Gates<V> gates(const V& pre_i, const V& pre_f, const V& pre_g, const V& pre_o, const V& c_prev,
+                      const Peepholes<V>& pp) {
   using Eigen::internal::pmadd;
   using Eigen::internal::pmul;
+  const V &p_i = pp.i, &p_f = pp.f, &p_o = pp.o;
   Gates<V> s;
   if constexpr (Peephole) {
     s.i = sigmoid(pmadd(p_i, c_prev, pre_i));
@@ -63,9 +82,10 @@ struct Gradients {
 // and da_o⊙c_t.
 template <bool Peephole, class V>
 inline Gradients<V> gradients(const V& i, const V& f, const V& g, const V& o, const V& c_prev, const V& dh_tanh,
-                              V dc, const V& p_i, const V& p_f, const V& p_o) {
+                              V dc, const Peepholes<V>& pp) {
   using Eigen::internal::pmadd;
   using Eigen::internal::pmul;
+  const V &p_i = pp.i, &p_f = pp.f, &p_o = pp.o;
   Gradients<V> d;
   d.da_o = pmul(dh_tanh, sigmoid_slope(o));
   if constexpr (Peephole) dc = pmadd(d.da_o, p_o, dc);

@@ -81,14 +81,9 @@ class LayerNormLstmCell {
           const Index k = gate * H + j;
           return padd(padd(affine<V>(gx, x_hat, bx, k), affine<V>(gh, h_hat, bh, k)), load<V>(bias + k));
         };
-        V p_i{}, p_f{}, p_o{};
-        if constexpr (Peephole) {
-          p_i = load<V>(p + j);
-          p_f = load<V>(p + H + j);
-          p_o = load<V>(p + 2 * H + j);
-        }
+        const lstm::Peepholes<V> pp = lstm::load_peepholes<Peephole, V>(p, H, j);
         const lstm::Gates<V> g =
-            lstm::gates<Peephole>(pre(0), pre(1), pre(2), pre(3), load<V>(c_prev + j), p_i, p_f, p_o);
+            lstm::gates<Peephole>(pre(0), pre(1), pre(2), pre(3), load<V>(c_prev + j), pp);
         store(a + j, g.i);
         store(a + H + j, g.f);
         store(a + 2 * H + j, g.g);
@@ -142,15 +137,10 @@ class LayerNormLstmCell {
         using V = decltype(v);
         const V i = load<V>(a + j), f = load<V>(a + H + j), g = load<V>(a + 2 * H + j), o = load<V>(a + 3 * H + j);
         const V cp = load<V>(c_prev + j);
-        V p_i{}, p_f{}, p_o{};
-        if constexpr (Peephole) {
-          p_i = load<V>(p + j);
-          p_f = load<V>(p + H + j);
-          p_o = load<V>(p + 2 * H + j);
-        }
+        const lstm::Peepholes<V> pp = lstm::load_peepholes<Peephole, V>(p, H, j);
         const lstm::Gradients<V> d =
             lstm::gradients<Peephole>(i, f, g, o, cp, pmul(load<V>(dh + j), load<V>(tanh_n + j)),
-                                      padd(load<V>(dc + j), load<V>(dc_from_h + j)), p_i, p_f, p_o);
+                                      padd(load<V>(dc + j), load<V>(dc_from_h + j)), pp);
         store(a + j, d.da_i);
         store(a + H + j, d.da_f);
         store(a + 2 * H + j, d.da_g);

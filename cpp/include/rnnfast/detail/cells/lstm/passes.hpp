@@ -68,14 +68,9 @@ class LstmCell {
       for_each_unit<T>(n, [&](auto v, Index j) {
         using V = decltype(v);
         auto pre = [&](int gate) { return padd(load<V>(a + gate * H + j), load<V>(b + gate * H + j)); };
-        V p_i{}, p_f{}, p_o{};
-        if constexpr (Peephole) {
-          p_i = load<V>(p + j);
-          p_f = load<V>(p + H + j);
-          p_o = load<V>(p + 2 * H + j);
-        }
+        const lstm::Peepholes<V> pp = lstm::load_peepholes<Peephole, V>(p, H, j);
         const lstm::Gates<V> g =
-            lstm::gates<Peephole>(pre(0), pre(1), pre(2), pre(3), load<V>(c_prev + j), p_i, p_f, p_o);
+            lstm::gates<Peephole>(pre(0), pre(1), pre(2), pre(3), load<V>(c_prev + j), pp);
         store(a + j, g.i);
         store(a + H + j, g.f);
         store(a + 2 * H + j, g.g);
@@ -108,14 +103,9 @@ class LstmCell {
         using V = decltype(v);
         const V i = load<V>(a + j), f = load<V>(a + H + j), g = load<V>(a + 2 * H + j), o = load<V>(a + 3 * H + j);
         const V c_j = load<V>(c + j), cp = load<V>(c_prev + j), tanh_c = tanh(c_j), dh_j = load<V>(dh + j);
-        V p_i{}, p_f{}, p_o{};
-        if constexpr (Peephole) {
-          p_i = load<V>(p + j);
-          p_f = load<V>(p + H + j);
-          p_o = load<V>(p + 2 * H + j);
-        }
+        const lstm::Peepholes<V> pp = lstm::load_peepholes<Peephole, V>(p, H, j);
         const lstm::Gradients<V> d = lstm::gradients<Peephole>(
-            i, f, g, o, cp, pmul(dh_j, tanh_c), lstm::cell_gradient(dh_j, o, tanh_c, load<V>(dc + j)), p_i, p_f, p_o);
+            i, f, g, o, cp, pmul(dh_j, tanh_c), lstm::cell_gradient(dh_j, o, tanh_c, load<V>(dc + j)), pp);
         const V da[4] = {d.da_i, d.da_f, d.da_g, d.da_o};
         for (int gate = 0; gate < 4; ++gate) {
           store(a + gate * H + j, da[gate]);

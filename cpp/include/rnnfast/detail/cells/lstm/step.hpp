@@ -25,14 +25,9 @@ void step_kernel(const StackedWeights<T, O>& w, const T* x, const T* h_prev, con
     const T* p = Peephole ? w.peephole + b * 3 * W : nullptr;
     for (int n = 0; n < NB; ++n) {
       const Index u = b * W + n * L;
-      P p_i{}, p_f{}, p_o{};
-      if constexpr (Peephole) {
-        p_i = Eigen::internal::pload<P>(p + n * L);
-        p_f = Eigen::internal::pload<P>(p + W + n * L);
-        p_o = Eigen::internal::pload<P>(p + 2 * W + n * L);
-      }
+      const Peepholes<P> pp = load_peepholes<Peephole, P>(p, W, n * L);
       const Gates<P> s = gates<Peephole>(sums.total(n), sums.total(NB + n), sums.total(2 * NB + n),
-                                         sums.total(3 * NB + n), load_lanes<P>(c_prev, u, H), p_i, p_f, p_o);
+                                         sums.total(3 * NB + n), load_lanes<P>(c_prev, u, H), pp);
       store_lanes<P>(c, u, H, s.c);
       store_lanes<P>(h, u, H, output(s.o, s.c));
     }
