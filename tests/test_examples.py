@@ -13,6 +13,8 @@ PLOTS = {
     "forecasting.py": ["forecasting_mse.png", "forecasting_series.png"],
     "short_term_memory.py": ["short_term_memory.png"],
     "clipping_tbptt.py": ["clipping_tbptt.png"],
+    "classification_lengths.py": ["classification_lengths.png"],
+    "char_language_model.py": ["char_language_model.png"],
 }
 
 
