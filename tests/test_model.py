@@ -207,3 +207,39 @@ def test_early_stopping_history_and_errors():
         rf.Sequential([rf.LSTM(3, return_state=True)])
     with pytest.raises(ValueError, match="accuracy needs"):
         model.compile(loss="mse", metrics=["accuracy"])
+
+
+@pytest.mark.parametrize("patience", [0, 1, 2, 3])
+@pytest.mark.parametrize("losses", [[1.0, 1.0, 1.0, 1.0, 1.0, 1.0], [3.0, 2.0, 2.5, 2.4, 1.0, 1.5, 1.6, 1.7, 1.8],
+                                    [float("nan"), 1.0, 1.0, 1.0, 0.5, 0.6, 0.7]])
+def test_early_stopping_stops_at_the_epoch_keras_does(patience, losses):
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+
+    class Model:  # what both callbacks use of a model
+        stop_training = False
+
+        def get_weights(self):
+            return []
+
+        def set_weights(self, weights):
+            pass
+
+    def stopped_at(callback) -> int | None:
+        model = Model()
+        if isinstance(callback, rf.Callback):
+            callback.model = model
+        else:
+            callback.set_model(model)
+        callback.on_train_begin()
+        for epoch, value in enumerate(losses):
+            callback.on_epoch_end(epoch, {"loss": value})
+            if model.stop_training:
+                return epoch
+        return None
+
+    ours = stopped_at(rf.EarlyStopping(monitor="loss", patience=patience, min_delta=0.01))
+    theirs = stopped_at(keras.callbacks.EarlyStopping(monitor="loss", patience=patience, min_delta=0.01))
+    assert ours == theirs

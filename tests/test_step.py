@@ -80,3 +80,27 @@ def test_sequential_step_equals_predict_on_prefixes():
     np.testing.assert_allclose(model.step(ids[:, 0]), steps[0], rtol=1e-14)
     with pytest.raises(ValueError, match="one step at a time"):
         rf.Sequential([rf.Bidirectional(rf.LSTM(2))]).step(np.ones((1, 3)))
+
+
+def test_sequential_step_through_time_distributed_and_embedding():
+    model = rf.Sequential([rf.Embedding(7, 3, seed=0), rf.GRU(4, return_sequences=True, seed=1),
+                           rf.TimeDistributed(rf.Dense(2, seed=2))])
+    ids = np.array([[1, 5, 2, 6], [0, 3, 3, 4]])
+    whole = model.predict(ids)
+    model.reset_step()
+    steps = np.stack([model.step(ids[:, t]) for t in range(ids.shape[1])], axis=1)
+    np.testing.assert_allclose(steps, whole, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match=r"x_t must be one integer id per sequence, of shape \(batch,\)"):
+        model.layers[0].step(ids)
+    with pytest.raises(TypeError, match="integer ids"):
+        model.layers[0](np.ones((2, 3), dtype=bool))
+
+
+def test_reset_step_with_a_state_before_the_first_step():
+    unbuilt = rf.LSTM(3)
+    with pytest.raises(ValueError, match="needs a built layer"):
+        unbuilt.reset_step([np.zeros((1, 3)), np.zeros((1, 3))])
+    gru = rf.GRU(3, input_size=2, seed=0)
+    gru.reset_step(np.full((2, 3), 0.5))  # one state: the lone array is the state, batch 2
+    assert gru.step_state[0].shape == (2, 3)
+    assert gru.step(np.ones((2, 2))).shape == (2, 3)

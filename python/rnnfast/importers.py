@@ -92,10 +92,81 @@ _ACTIVATIONS = {"Tanh": "tanh", "ReLU": "relu", "Sigmoid": "sigmoid", "Softmax":
 
 
 def from_torch(module: Any, dtype: Any = "float32") -> Sequential:
-    """An rnnfast model computing what `module` computes: nn.RNN, nn.LSTM or nn.GRU (any num_layers,
-    bidirectional, batch_first; the output sequence, as module(x)[0]), or an nn.Sequential of those and nn.Linear
-    layers (each optionally followed by nn.Tanh, nn.ReLU, nn.Sigmoid or nn.Softmax(dim=-1)), a recurrent module
-    passing its output sequence on. The model takes (batch, time, features) whatever the module's batch_first."""
+    """Return an rnnfast Sequential model that computes what a PyTorch module computes at inference.
+
+    Accepted modules:
+
+    - ``nn.RNN`` (tanh or relu), ``nn.LSTM`` (without ``proj_size``) and ``nn.GRU``, with any ``num_layers``,
+      ``bidirectional``, ``bias`` and ``batch_first``: the model computes the output sequence, ``module(x)[0]``,
+      of shape ``(batch, time, hidden_size × directions)``. Each layer becomes a SimpleRNN, LSTM or GRU with
+      ``return_sequences=True`` (a Bidirectional with ``merge_mode="concat"`` when bidirectional); take
+      ``y[:, -1]`` for the last step. The dropout between layers acts only in training and is not imported;
+      the initial states are zeros (no ``h0``).
+    - an ``nn.Sequential`` of those and of ``nn.Linear`` layers (Dense, applied to every step), each Linear
+      optionally followed by ``nn.Tanh``, ``nn.ReLU``, ``nn.Sigmoid``, ``nn.Softmax(dim=-1)`` or
+      ``nn.Identity`` (the Dense's activation); ``nn.Dropout`` is skipped. A recurrent module in it passes its
+      output sequence on, as if it were ``module(x)[0]`` (PyTorch itself would pass the tuple).
+
+    The weights are copied (torch is needed only for the import) and converted to Keras' layouts: ``weight_ih``
+    becomes ``kernel`` (transposed), the gate order (i, f, g, o) of the LSTM is Keras' (i, f, c, o), the GRU's
+    (r, z, n) becomes Keras' (z, r, h) with ``reset_after=True`` and the two biases as the two rows of its bias;
+    the LSTM's and SimpleRNN's two biases are added into one. An imported model trains, saves and streams like
+    any other.
+
+    rnnfast models take batch-major input, ``(batch, time, features)``, whatever the module's ``batch_first``:
+    for a module with ``batch_first=False`` (PyTorch's default), pass ``x.transpose(1, 0, 2)`` and transpose
+    the output back.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        An ``nn.RNN``, ``nn.LSTM``, ``nn.GRU`` or ``nn.Sequential`` as above.
+    dtype : str, default "float32"
+        ``"float32"`` or ``"float64"``: the dtype of the rnnfast model (the weights are converted to it).
+
+    Returns
+    -------
+    Sequential
+        A model that is not compiled; its first layer knows its input size.
+
+    Raises
+    ------
+    ValueError
+        For a module or a part of one that cannot be imported (an activation not after a Linear, a Softmax
+        over another axis, ``proj_size``, other module types), or an empty nn.Sequential.
+    ImportError
+        If PyTorch is not installed.
+
+    See Also
+    --------
+    from_keras
+
+    Examples
+    --------
+    >>> import torch  # doctest: +SKIP
+    >>> _ = torch.manual_seed(0)  # doctest: +SKIP
+    >>> lstm = torch.nn.LSTM(3, 8, num_layers=2, bidirectional=True, batch_first=True)  # doctest: +SKIP
+    >>> model = rf.from_torch(lstm)  # doctest: +SKIP
+    >>> [type(layer).__name__ for layer in model.layers]  # doctest: +SKIP
+    ['Bidirectional', 'Bidirectional']
+    >>> x = np.random.default_rng(0).standard_normal((2, 5, 3)).astype(np.float32)
+    >>> with torch.no_grad():  # doctest: +SKIP
+    ...     expected = lstm(torch.from_numpy(x))[0].numpy()
+    >>> bool(np.allclose(model.predict(x), expected, atol=1e-5))  # doctest: +SKIP
+    True
+
+    A stack with a head, from a time-major (``batch_first=False``) GRU:
+
+    >>> net = torch.nn.Sequential(torch.nn.GRU(3, 16),  # doctest: +SKIP
+    ...                           torch.nn.Linear(16, 2), torch.nn.Softmax(dim=-1))
+    >>> rf.from_torch(net)  # doctest: +SKIP
+    Sequential([
+      GRU(16, input_size=3, return_sequences=True),
+      Dense(2, activation='softmax', input_size=16)
+    ])
+    >>> rf.from_torch(net).predict(x).shape  # x is (batch, time, features) all the same  # doctest: +SKIP
+    (2, 5, 2)
+    """
     try:
         import torch
     except ImportError as error:  # pragma: no cover - only without torch
@@ -159,10 +230,67 @@ def _keras_dense(layer: Any, dtype: Any) -> Dense:
 
 
 def from_keras(model_or_layer: Any, dtype: Any = "float32") -> Sequential:
-    """An rnnfast Sequential computing what a Keras 3 Sequential model (or one layer) computes at inference:
-    SimpleRNN, LSTM, GRU (tanh/sigmoid; reset_after either way), Bidirectional (every merge mode), Dense and
-    TimeDistributed(Dense). Keras and rnnfast share weight layouts and gate orders, so the weights copy as they
-    are; dropout rates, go_backwards, return_sequences and stateful come along."""
+    """Return an rnnfast Sequential model that computes what a Keras 3 model or layer computes at inference.
+
+    Accepted: a ``keras.Sequential`` (or another model with a ``layers`` list, taken in order) or a single
+    layer, made of ``SimpleRNN`` (tanh or relu), ``LSTM`` and ``GRU`` (tanh activation and sigmoid recurrent
+    activation; ``reset_after`` either way; ``use_bias`` either way), ``Bidirectional`` of those (every merge
+    mode), ``Dense`` (linear, tanh, relu, sigmoid or softmax) and ``TimeDistributed(Dense)``; ``InputLayer`` and
+    ``Dropout`` are skipped. Keras and rnnfast share weight layouts and gate orders, so the weights are copied
+    as they are. The layers' options ``return_sequences``, ``go_backwards``, ``stateful``, ``dropout`` and
+    ``recurrent_dropout`` come along (dropout acts only when the rnnfast model trains). An imported LSTM has
+    ``unit_forget_bias=False``: its weights are the Keras layer's, not a fresh initialisation. The Keras model
+    must be built (have weights): give it a ``keras.Input`` or call it once.
+
+    Keras 3 needs a backend: without TensorFlow installed, ``import keras`` fails unless the environment variable
+    ``KERAS_BACKEND`` (e.g. ``"torch"`` or ``"jax"``) is set before keras is first imported (or ``"backend"`` is
+    set in ``~/.keras/keras.json``). rnnfast itself does not import keras: it reads the layers' get_config() and
+    get_weights().
+
+    Parameters
+    ----------
+    model_or_layer : keras.Model or keras.layers.Layer
+        A built Keras 3 Sequential model or one of the layers above.
+    dtype : str, default "float32"
+        ``"float32"`` or ``"float64"``: the dtype of the rnnfast model (the weights are converted to it).
+
+    Returns
+    -------
+    Sequential
+        A model that is not compiled; its first layer knows its input size.
+
+    Raises
+    ------
+    ValueError
+        For a layer that cannot be imported (another type, e.g. Embedding or Conv1D; other activations;
+        ``return_state=True``), or a model with no layers to import.
+
+    See Also
+    --------
+    from_torch
+
+    Examples
+    --------
+    Without TensorFlow, choose a backend before keras is imported:
+
+    >>> import os
+    >>> _ = os.environ.setdefault("KERAS_BACKEND", "torch")  # doctest: +SKIP
+    >>> import keras  # doctest: +SKIP
+    >>> net = keras.Sequential([keras.Input((None, 3)),  # doctest: +SKIP
+    ...                         keras.layers.LSTM(8, return_sequences=True),
+    ...                         keras.layers.Bidirectional(keras.layers.GRU(4)),
+    ...                         keras.layers.Dense(1)])
+    >>> model = rf.from_keras(net)  # doctest: +SKIP
+    >>> model  # doctest: +SKIP
+    Sequential([
+      LSTM(8, input_size=3, return_sequences=True, unit_forget_bias=False),
+      Bidirectional(GRU(4, input_size=8)),
+      Dense(1, input_size=8)
+    ])
+    >>> x = np.random.default_rng(0).standard_normal((2, 5, 3)).astype(np.float32)
+    >>> bool(np.allclose(model.predict(x), net.predict(x, verbose=0), atol=1e-5))  # doctest: +SKIP
+    True
+    """
     layers_in = getattr(model_or_layer, "layers", None)
     sources = list(layers_in) if layers_in is not None and not hasattr(model_or_layer, "cell") \
         and type(model_or_layer).__name__ != "Bidirectional" else [model_or_layer]

@@ -292,8 +292,55 @@ def _written_classes(entry: Any) -> list[str]:
 
 
 def save_model(model: Any, path: str | os.PathLike) -> None:
-    """Writes the model (architecture, weights, compile settings and optimiser state) to one file, atomically:
-    readers of `path` see the old file or the new one whole, also while other processes save to it."""
+    """Write a Sequential model to one safetensors file: architecture, weights, compile settings, optimiser state.
+
+    The file is the format of docs/model-file-format.md: a safetensors file (no pickle, so loading runs no code)
+    whose metadata holds the architecture (every layer's get_config()) and, for a compiled model, the loss, the
+    optimiser and its settings as JSON, and whose tensors are the weights (``layers.<i>.<weight>``, Keras'
+    layouts) and the optimiser's slots and step counter (``optimizer.*``), with a SHA-256 of the whole file.
+    load_model reads it back in Python, StreamingModel and ``rnnfast::Model<T>::load`` in C++, and generic
+    safetensors tools list its tensors. Not saved: the states that stateful layers carry between calls, the
+    states step() carries, and the position of the dropout generators (a loaded layer starts again from its
+    seed).
+
+    The write is atomic: the file is written under a new name beside `path`, flushed to disk and renamed over
+    `path`, so readers see the old file or the new one, never a part, also while other processes save to the
+    same path. An existing file keeps its permissions; a link at `path` is replaced, not written through.
+    ``model.save(path)`` is the same call.
+
+    Parameters
+    ----------
+    model : Sequential
+        The model. Every layer must have its weights (give the first layer ``input_size`` and build, or call the
+        model once). A model with an RNN layer of a NumPy cell cannot be saved (its cell is Python code).
+    path : str or os.PathLike
+        The file to write; an existing file is replaced. The extension is free (``.safetensors`` by custom).
+
+    Raises
+    ------
+    TypeError
+        If `model` is not a Sequential.
+    ValueError
+        If a layer has no weights yet, holds a NumPy cell, or the model is one the format cannot hold (e.g. a
+        Bidirectional with ``merge_mode=None``, or a loss or optimiser that is not rnnfast's own); the file at
+        `path` is then left as it was.
+    OSError
+        If the file cannot be written.
+
+    See Also
+    --------
+    load_model, StreamingModel
+
+    Examples
+    --------
+    >>> model = rf.Sequential([rf.LSTM(8, input_size=3, seed=0), rf.Dense(1, input_size=8, seed=1)])
+    >>> model.compile(loss="mse", optimizer=rf.optimizers.Adam(1e-3, clipnorm=1.0))
+    >>> rf.save_model(model, "model.safetensors")
+    >>> loaded = rf.load_model("model.safetensors")
+    >>> x = np.random.default_rng(0).standard_normal((2, 5, 3)).astype(np.float32)
+    >>> bool(np.array_equal(loaded.predict(x), model.predict(x)))
+    True
+    """
     sequential: Any = get_class("Sequential")
     if sequential is None or not isinstance(model, sequential):
         raise TypeError(f"save_model saves a Sequential model, got {type(model).__name__}")
@@ -324,9 +371,55 @@ def save_model(model: Any, path: str | os.PathLike) -> None:
 
 
 def load_model(path: str | os.PathLike) -> Any:
-    """Reads a file written by save_model (or Sequential.save): the same layers, weights, loss, optimiser and
-    optimiser state. A damaged, hostile or foreign file raises ValueError saying what is wrong, before any layer
-    is built; a path that cannot be opened raises OSError."""
+    """Read a model written by save_model (or Sequential.save).
+
+    It returns a Sequential with the same layers (classes and configs), weights and, for a model that was
+    compiled, the same loss, metrics, optimiser settings and optimiser state (its slots and iterations), so
+    training continues where it stopped. Files of format versions 1 and 2 are read.
+
+    The file is treated as hostile input. It is checked whole, against docs/model-file-format.md, before any
+    layer is built: the container (header size, strict JSON, tensor dtypes, shapes and offsets tiling the data,
+    the file size, the SHA-256 checksum), every layer's config, the layers' chaining, the exact set of tensors
+    with their shapes and dtypes, and the compile settings with the optimiser's slots. The data is read only
+    once the rest has passed, so a hostile file costs time and memory in proportion to its size, and a
+    damaged, truncated, foreign or hostile file raises ValueError naming the file and what is wrong.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A model file.
+
+    Returns
+    -------
+    Sequential
+        The model, compiled if the saved one was.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a valid model file (or not a regular file).
+    OSError
+        If `path` cannot be opened (FileNotFoundError for a missing file).
+
+    See Also
+    --------
+    save_model, StreamingModel
+
+    Examples
+    --------
+    >>> model = rf.Sequential([rf.GRU(4, input_size=2, seed=0), rf.Dense(1, input_size=4, seed=1)])
+    >>> model.compile(loss="binary_crossentropy", optimizer="sgd", metrics=["accuracy"])
+    >>> model.save("m.safetensors")
+    >>> loaded = rf.load_model("m.safetensors")
+    >>> [type(layer).__name__ for layer in loaded.layers], loaded.loss.name, loaded.metrics
+    (['GRU', 'Dense'], 'binary_crossentropy', ['accuracy'])
+    >>> with open("bad.safetensors", "wb") as f:
+    ...     _ = f.write(b"not a model file")
+    >>> rf.load_model("bad.safetensors")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'bad.safetensors' declares a header of ... bytes; a model file's is 2 to 1048576 bytes
+    """
     checked: list[Any] = []
     tensors, _metadata = read_file(path, lambda meta, specs: checked.extend(_check_model(meta, specs)))
     plans, compiled = checked

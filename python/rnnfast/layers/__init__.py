@@ -1,9 +1,10 @@
 """rnnfast's layers, one module per family; every layer derives from Layer (base.py).
 
-recurrent.py      SimpleRNN, LSTM, GRU: the C++ engine's cells over whole sequences, and one step at a time
-custom_cell.py    RNN(cell): a cell written in NumPy, with the built-in layers' sequence options
-bidirectional.py  Bidirectional: a recurrent layer and its mirror image, outputs merged per step
-core.py           Dense, TimeDistributed, Embedding
+* recurrent.py: SimpleRNN, LSTM, GRU, the C++ engine's cells over whole sequences, and one step at a time.
+* custom_cell.py: RNN(cell), a cell written in NumPy (the Cell protocol), with the built-in layers' sequence
+  options.
+* bidirectional.py: Bidirectional, a recurrent layer and its mirror image, outputs merged per step.
+* core.py: Dense, TimeDistributed, Embedding.
 """
 
 from __future__ import annotations

@@ -36,12 +36,40 @@ def _unpickled(cls: type) -> Any:
 
 
 class Layer:
-    """The protocol of an rnnfast layer (see the module docstring).
+    """Base class of every rnnfast layer: the protocol a Sequential model drives its layers through.
 
-    Weights: ``get_weights()`` (copies), ``set_weights(dict)``, ``trainable_weights`` (the live arrays, for an
-    optimiser that updates them in place, after which it calls ``weights_updated()``), ``count_params()``.
-    Calls: ``layer(x, training=False)``, ``backward(d_out)``, ``step(x_t)`` / ``reset_step()`` for one time step
-    at a time, ``reset_states()``, ``compute_output_shape(input_shape)``.
+    A layer owns its weights, a dict of arrays by name in Keras' layouts: ``get_weights()`` returns copies,
+    ``set_weights(weights)`` replaces them, ``trainable_weights`` holds the live arrays (an optimiser updates them
+    in place, then calls ``weights_updated()``) and ``count_params()`` counts their values. A layer runs forward
+    with ``layer(x, training=False)`` and backward with ``layer.backward(d_out)``, for its last ``training=True``
+    call; ``step(x_t)`` and ``reset_step()`` run it one time step at a time, ``reset_states()`` zeros the states
+    a stateful layer carries, and ``compute_output_shape(input_shape)`` gives the shape of its output. A config
+    describes its options: ``type(layer).from_config(layer.get_config())`` makes a layer with the same options and
+    fresh weights.
+
+    Layers are named as Keras names them: the class in snake case, numbered from the second layer of a class made
+    in the process ("lstm", "lstm_1", ...). Pickling and ``copy.deepcopy`` copy a layer whole (options, weights,
+    carried states and the dropout generator), so a copy predicts exactly as its original; a copy keeps its
+    original's name and has no pending backward.
+
+    Layer takes no arguments. The members a layer defines (``built``, ``build``, ``trainable_weights``,
+    ``set_weights``, ``get_config``, the call, ``backward`` and ``compute_output_shape``) raise
+    NotImplementedError here; the others work on top of them.
+
+    Examples
+    --------
+    >>> layer = rf.Dense(2, input_size=3, seed=0)
+    >>> isinstance(layer, rf.Layer)
+    True
+    >>> {name: w.shape for name, w in layer.get_weights().items()}
+    {'kernel': (3, 2), 'bias': (2,)}
+    >>> layer.count_params()
+    8
+    >>> layer(np.ones((4, 3))).shape
+    (4, 2)
+    >>> twin = type(layer).from_config(layer.get_config())
+    >>> twin.get_config() == layer.get_config()
+    True
     """
 
     _name: str
@@ -77,91 +105,291 @@ class Layer:
 
     @property
     def name(self) -> str:
-        """The layer's name, as Keras gives one: "lstm", "lstm_1", ... in the order layers are made (a copy keeps
-        its original's)."""
+        """str: The layer's name, as Keras gives one.
+
+        The class in snake case, numbered from the second layer of a class made in the process ("lstm",
+        "lstm_1", ...). A pickled or deep copy keeps its original's name.
+
+        Examples
+        --------
+        >>> rf.SimpleRNN(4).name.startswith("simple_rnn")
+        True
+        """
         return self._name
 
     # ---- what a layer defines ---------------------------------------------------------------------------------
     @property
     def built(self) -> bool:
-        """Whether the layer has its weights."""
+        """bool: Whether the layer has its weights (True once an input_size argument, ``build``,
+        ``set_weights`` or a first call has created them)."""
         raise NotImplementedError
 
     def build(self, input_size: int) -> None:
-        """Creates the weights for `input_size` input features."""
+        """Create the layer's weights for inputs of `input_size` features.
+
+        A layer builds itself at its first call, from the last axis of x; call ``build`` to have the weights
+        before that.
+
+        Parameters
+        ----------
+        input_size : int
+            The number of input features (the last axis of x), at least 1.
+        """
         raise NotImplementedError
 
     @property
     def trainable_weights(self) -> dict[str, np.ndarray]:
-        """The live weight arrays by name ({} before the layer is built). Changed in place, they must be followed
-        by weights_updated()."""
+        """dict[str, numpy.ndarray]: The live weight arrays by name, in Keras' layout, of the layer's dtype.
+
+        {} before the layer is built.
+
+        An optimiser changes them in place and must then call ``weights_updated()``.
+        """
         raise NotImplementedError
 
     def set_weights(self, weights: Mapping[str, Any]) -> None:
-        """Replaces all weights: `weights` has exactly the keys and shapes of get_weights()."""
+        """Replace all of the layer's weights.
+
+        Parameters
+        ----------
+        weights : Mapping[str, array_like]
+            Exactly the names and shapes of ``get_weights()``. The arrays are copied, converted to the layer's
+            dtype.
+
+        Raises
+        ------
+        TypeError
+            If `weights` is not a dict (a Mapping).
+        ValueError
+            If a name is missing or unexpected, or an array has the wrong shape.
+        """
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
-        """The constructor's arguments (input_size included), JSON-serialisable."""
+        """The layer's constructor arguments, input_size included.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable; ``type(layer).from_config(config)`` makes a layer with the same options.
+        """
         raise NotImplementedError
 
     def __call__(self, x: Any, *args: Any, **kwargs: Any) -> Any:
-        """The layer's output for x (training=True keeps what backward needs)."""
+        """The layer's output for `x`.
+
+        Parameters
+        ----------
+        x : array_like
+            The input (its shape depends on the layer).
+        *args, **kwargs
+            The layer's call arguments; ``training=True`` keeps what ``backward`` needs.
+
+        Returns
+        -------
+        numpy.ndarray or list of numpy.ndarray
+            The layer's output.
+        """
         raise NotImplementedError
 
     def backward(self, d_out: Any) -> dict[str, Any]:
-        """Gradients for the last training call: {"x": dL/dx (None for integer ids), and one per weight name}."""
+        """Gradients of a scalar loss L for the layer's last ``training=True`` call.
+
+        Parameters
+        ----------
+        d_out : array_like or list
+            dL/d(output) of that call, with the structure and shapes of its output.
+
+        Returns
+        -------
+        dict
+            ``{"x": dL/dx, <weight name>: dL/d(weight), ...}``, one entry per name of ``get_weights()``;
+            ``"x"`` is None for integer ids (Embedding).
+
+        Raises
+        ------
+        ValueError
+            If there was no ``training=True`` call (or ``set_weights`` came after it), or `d_out` has the wrong
+            shape.
+        """
         raise NotImplementedError
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
-        """The shape of the output for an input of `input_shape` (None: any size)."""
+        """The shape of the layer's output for an input of `input_shape`.
+
+        Parameters
+        ----------
+        input_shape : tuple of int or None
+            The input's shape; None for a size not known (the batch size, say).
+
+        Returns
+        -------
+        tuple of int or None
+            The output's shape, with None where the input's size is not known.
+        """
         raise NotImplementedError
 
     @property
     def input_shape(self) -> Shape | None:
-        """The shape of the input the layer takes, None for the batch and time sizes: (None, None, features) for
-        sequences; None while the features are not known."""
+        """tuple or None: The shape of the input the layer takes, None for the batch and time sizes.
+
+        (None, None, features) for sequences, or None while the number of features is not known (an unbuilt
+        layer).
+
+        Examples
+        --------
+        >>> rf.LSTM(4).input_shape is None
+        True
+        >>> rf.LSTM(4, input_size=3).input_shape
+        (None, None, 3)
+        """
         size = getattr(self, "input_size", None)
         return None if size is None else (None, None, size)
 
     # ---- what layers share ------------------------------------------------------------------------------------
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Layer:
-        """A layer with the options of `config` (as get_config() returns it), with fresh weights."""
+        """Make a layer with the options of `config`, and fresh weights.
+
+        Parameters
+        ----------
+        config : Mapping[str, Any]
+            A config as ``get_config()`` returns it: the constructor's keyword arguments.
+
+        Returns
+        -------
+        Layer
+            A new layer of the class: built (fresh weights from its seed) when the config gives an input size,
+            else unbuilt.
+
+        Raises
+        ------
+        TypeError
+            If `config` is not a dict (a Mapping), or holds an argument the constructor does not take.
+
+        Examples
+        --------
+        >>> layer = rf.GRU(4, return_sequences=True, seed=0)
+        >>> twin = rf.GRU.from_config(layer.get_config())
+        >>> twin.return_sequences, twin.units, twin is layer
+        (True, 4, False)
+        """
         if not isinstance(config, Mapping):
             raise TypeError(f"config must be a dict, got {type(config).__name__}")
         return cls(**config)
 
     def get_weights(self) -> dict[str, np.ndarray]:
-        """Copies of the weights in Keras layout ({} before the layer is built)."""
+        """Copies of the layer's weights.
+
+        Returns
+        -------
+        dict[str, numpy.ndarray]
+            The weights by name, in Keras' layout, of the layer's dtype ({} before the layer is built).
+
+        Examples
+        --------
+        >>> {name: w.shape for name, w in rf.LSTM(2, input_size=3).get_weights().items()}
+        {'kernel': (3, 8), 'recurrent_kernel': (2, 8), 'bias': (8,)}
+        """
         return {k: v.copy() for k, v in self.trainable_weights.items()}
 
     def weights_updated(self) -> None:
-        """Tells the layer that trainable_weights were changed in place (by an optimiser step)."""
+        """Tell the layer that its ``trainable_weights`` were changed in place (as an optimiser step does).
+
+        A layer without derived state (Dense, Embedding) needs nothing; the recurrent layers repack their weights
+        for the engine.
+        """
 
     def count_params(self) -> int:
-        """The number of weight values (0 before the layer is built)."""
+        """The number of weight values.
+
+        Returns
+        -------
+        int
+            The total size of the weights (0 before the layer is built).
+
+        Examples
+        --------
+        >>> rf.Dense(2, input_size=3).count_params()  # kernel 3·2, bias 2
+        8
+        """
         return sum(int(v.size) for v in self.trainable_weights.values())
 
     def step(self, x_t: Any) -> Any:
-        """One time step: a layer without state maps x_t (batch, features) as it maps every step of a sequence."""
+        """One time step of the layer.
+
+        A layer without state maps a step's input as it maps every step of a sequence; the recurrent layers
+        carry their state from step to step.
+
+        Parameters
+        ----------
+        x_t : array_like
+            One step's input, (batch, features).
+
+        Returns
+        -------
+        numpy.ndarray
+            The step's output, (batch, units).
+
+        Examples
+        --------
+        >>> rf.Dense(2, input_size=3).step(np.ones((1, 3))).shape
+        (1, 2)
+        """
         return self(x_t)
 
     def reset_step(self) -> None:
-        """Zeros the state step() carries (a layer without state has none)."""
+        """Zero the state ``step()`` carries (a layer without state has none: nothing happens)."""
 
     def reset_states(self) -> None:
-        """Zeros the states a stateful layer carries from call to call (a layer without state has none)."""
+        """Zero the states a stateful layer carries from call to call (a layer without state has none)."""
 
     def check_stackable(self) -> None:
-        """Raises ValueError if the layer cannot be one layer of a Sequential model."""
+        """Check that the layer can be one layer of a Sequential model.
+
+        Raises
+        ------
+        ValueError
+            If it cannot (a recurrent layer with return_state=True or time_major=True).
+        """
 
     def call_in_model(self, x: Any, lengths: Any, training: bool) -> Any:
-        """The layer's call inside a Sequential model, which passes every layer the sequences' lengths."""
+        """The layer's call inside a Sequential model, which passes every layer the sequences' lengths.
+
+        Parameters
+        ----------
+        x : array_like
+            The output of the previous layer (or the model's input).
+        lengths : array_like or None
+            The sequences' lengths, (batch,), or None; the recurrent layers use them, the others ignore them.
+        training : bool
+            Whether the call is a training call (see the layer's call).
+
+        Returns
+        -------
+        numpy.ndarray
+            The layer's output.
+        """
         return self(x, training=training)
 
     def step_in_model(self, x_t: Any) -> Any:
-        """The layer's step() inside a Sequential model's step(); ValueError where the layer cannot take part."""
+        """The layer's ``step()`` inside a Sequential model's ``step()``.
+
+        Parameters
+        ----------
+        x_t : array_like
+            The previous layer's output for this step (or the model's input), (batch, features).
+
+        Returns
+        -------
+        numpy.ndarray
+            The layer's output for this step.
+
+        Raises
+        ------
+        ValueError
+            Where the layer cannot run one step at a time (Bidirectional, go_backwards, a NumPy cell).
+        """
         return self.step(x_t)
 
     def __repr__(self) -> str:
@@ -287,12 +515,67 @@ class _SequenceLayer(Layer):
         return ["h", "c"][: self._state_count]
 
     def __call__(self, x: Any, initial_state: Any = None, lengths: Any = None, training: bool = False) -> Output:
-        """Runs the layer over a batch of sequences (see the built-in layers' __call__)."""
+        """Run the layer over a batch of sequences.
+
+        Parameters
+        ----------
+        x : array_like
+            The sequences, (batch, time, features), or (time, batch, features) when time_major; any real dtype
+            and memory layout, converted to the layer's dtype. The first call builds an unbuilt layer for
+            x's features.
+        initial_state : list of array_like or None, default None
+            The states to start from, one (batch, state size) array per state of the cell (a lone array where
+            it has one state). None: zeros, or the states a stateful layer carries from its previous call.
+        lengths : array_like or None, default None
+            The number of valid steps of each sequence, (batch,) integers in [0, time]. The valid steps must
+            come first in each row (padding at the end): outputs past a sequence's length are zero, and the
+            state returned (and carried by a stateful layer) is the state at its last valid step. None: every
+            sequence has all time steps.
+        training : bool, default False
+            Keep what ``backward()`` needs.
+
+        Returns
+        -------
+        numpy.ndarray or list of numpy.ndarray
+            With return_sequences, the output of every step, (batch, time, units) ((time, batch, units) when
+            time_major); else the last output, (batch, units). With return_state, a list: that output, then the
+            final states, (batch, state size) each.
+
+        Raises
+        ------
+        ValueError
+            For an argument of the wrong shape or size, lengths out of range, or a stateful layer's carried
+            states for another batch size.
+        TypeError
+            For an argument that is not a real (numeric) array.
+        """
         return self._run(x, initial_state, lengths, training)
 
     def backward(self, d_out: Any) -> dict[str, Any]:
-        """Gradients of a scalar loss, given `d_out` = dLoss/d(output of the last training=True call): {"x",
-        "initial_state", and every name of get_weights()}."""
+        """Gradients of a scalar loss L for the layer's last ``training=True`` call.
+
+        Parameters
+        ----------
+        d_out : array_like or list
+            dL/d(output of that call), with the structure of the output: one array of its shape or, with
+            return_state, a list ``[d_out, d_state, ...]`` of one entry per returned array, an entry None
+            standing for zeros.
+
+        Returns
+        -------
+        dict
+            ``"x"``: dL/dx, of x's shape; ``"initial_state"``: a list, dL/d(each initial state), (batch, state
+            size); and dL/d(weight) for every name of ``get_weights()``. The weight gradients are those of that
+            call alone (not accumulated).
+
+        Raises
+        ------
+        ValueError
+            If there was no ``training=True`` call (or ``set_weights`` came after it), or an entry of `d_out`
+            has the wrong shape.
+        TypeError
+            If `d_out` does not have the output's structure.
+        """
         return self._backward(d_out)
 
     def _run(self, x: Any, initial_state: Any, lengths: Any, training: bool, max_threads: int = 0) -> Output:
@@ -305,16 +588,41 @@ class _SequenceLayer(Layer):
 
     @property
     def dropout_masks(self) -> dict[str, np.ndarray]:
-        """The dropout masks of the last training call ({} without dropout)."""
+        """dict[str, numpy.ndarray]: The dropout masks of the last training call ({} without dropout)."""
         return {}
 
     @property
     def states(self) -> list[np.ndarray] | None:
-        """The carried states of a stateful layer (None before its first call or after reset_states())."""
+        """list of numpy.ndarray or None: The states a stateful layer carries into its next call (copies).
+
+        A list of (batch, state size) arrays, [h] or [h, c] for LSTM, of the layer's dtype.
+
+        None before a stateful layer's first call, after ``reset_states()``, and always for a layer with
+        stateful=False.
+
+        Examples
+        --------
+        >>> layer = rf.GRU(3, stateful=True, seed=0)
+        >>> layer.states is None
+        True
+        >>> _ = layer(np.ones((2, 5, 4)))
+        >>> [s.shape for s in layer.states]
+        [(2, 3)]
+        """
         return None if self._states is None else [s.copy() for s in self._states]
 
     def reset_states(self) -> None:
-        """Zero the carried states of a stateful layer: the next call starts from zeros."""
+        """Forget the states a stateful layer carries: its next call starts from zeros (or its initial_state),
+        with any batch size, as Keras' ``reset_states``.
+
+        Examples
+        --------
+        >>> layer = rf.SimpleRNN(3, stateful=True, seed=0)
+        >>> _ = layer(np.ones((2, 5, 4)))
+        >>> layer.reset_states()
+        >>> layer.states is None
+        True
+        """
         self._states = None
 
     def _checked_input(self, x: Any) -> tuple[np.ndarray, int, int]:
@@ -390,6 +698,31 @@ class _SequenceLayer(Layer):
         return checked
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
+        """The shape of the layer's output (without the states of return_state) for an input of `input_shape`.
+
+        Parameters
+        ----------
+        input_shape : tuple of int or None
+            (batch, time, features), or (time, batch, features) when time_major; None for a size not known.
+
+        Returns
+        -------
+        tuple of int or None
+            (batch, time, units) ((time, batch, units) when time_major) with return_sequences, else
+            (batch, units).
+
+        Raises
+        ------
+        ValueError
+            If `input_shape` does not have 3 entries.
+
+        Examples
+        --------
+        >>> rf.LSTM(8, return_sequences=True).compute_output_shape((None, 20, 3))
+        (None, 20, 8)
+        >>> rf.LSTM(8).compute_output_shape((None, 20, 3))
+        (None, 8)
+        """
         if len(input_shape) != 3:
             raise ValueError(f"a recurrent layer takes 3-D input, got the shape {input_shape}")
         if not self.return_sequences:
@@ -397,14 +730,56 @@ class _SequenceLayer(Layer):
         return (*input_shape[:2], self.units)
 
     def check_stackable(self) -> None:
+        """Check that the layer can be one layer of a Sequential model.
+
+        Raises
+        ------
+        ValueError
+            If the layer has return_state=True or time_major=True (a model passes one batch-major array from
+            layer to layer).
+        """
         if self.return_state or self.time_major:
             raise ValueError("a recurrent layer in a Sequential model must have return_state=False and "
                              "time_major=False")
 
     def call_in_model(self, x: Any, lengths: Any, training: bool) -> Any:
+        """The layer's call inside a Sequential model: ``layer(x, lengths=lengths, training=training)``.
+
+        Parameters
+        ----------
+        x : array_like
+            The previous layer's output (or the model's input), (batch, time, features).
+        lengths : array_like or None
+            The sequences' lengths, (batch,), or None (see the layer's call).
+        training : bool
+            Whether the call is a training call (see the layer's call).
+
+        Returns
+        -------
+        numpy.ndarray
+            The layer's output.
+        """
         return self(x, lengths=lengths, training=training)
 
     def step_in_model(self, x_t: Any) -> Any:
+        """The layer's ``step()`` inside a Sequential model's ``step()``.
+
+        Parameters
+        ----------
+        x_t : array_like
+            The previous layer's output for this step (or the model's input), (batch, features).
+
+        Returns
+        -------
+        numpy.ndarray
+            The new h, (batch, units).
+
+        Raises
+        ------
+        ValueError
+            For a go_backwards layer (its first step reads the end of the sequence), or a layer without
+            ``step()`` (an RNN of a NumPy cell).
+        """
         if self.go_backwards:
             raise ValueError("a go_backwards layer cannot run one step at a time")
         return self.step(x_t)

@@ -22,34 +22,201 @@ _CELL_METHODS = ("build", "get_weights", "set_weights", "step", "step_backward")
 
 
 class Cell(Protocol):
-    """What RNN needs from a cell. States are (batch, n) arrays; the cell's output at a step is its first state.
+    """What RNN needs from a cell written in NumPy (a protocol: any object with these members will do).
 
-    state_size: the sizes of its states (an int for one state), e.g. [units, units] for an LSTM.
-    build(input_size, rng): create the weights for input_size features (rng: a seeded numpy Generator).
-    get_weights() -> {name: array}; set_weights({name: array}) with the same names and shapes.
-    get_config() (optional, as Keras asks of custom cells) -> the constructor's arguments, JSON-serialisable:
-        RNN.get_config() then is too, and RNN.from_config() rebuilds the cell with its class's from_config(config)
-        where it has one, else cls(**config).
-    step(x_t, states) -> (new_states, cache): x_t (batch, input_size), states a list like state_size.
-    step_backward(d_new_states, cache) -> (d_x_t, d_states, d_weights): given dL/d(new states) (a list like
-        states), the gradients with respect to x_t, the previous states, and the weights (a dict of this step's
-        contributions, summed over the steps by RNN). It must be linear in d_new_states: rows past their
-        sequence's length get zero gradients and must contribute nothing.
+    A cell works on whole batches: its states are (batch, n) arrays, and its output at a step is its first state.
+    RNN calls ``step`` once per time step on every row of the batch; rows past their sequence's length get zeros
+    as x_t, and RNN keeps their states and discards the cell's new ones. A cell may also define
+    ``get_config()``, as Keras asks of custom cells: the constructor's arguments, JSON-serialisable. RNN's config
+    is then JSON-serialisable too, and ``RNN.from_config`` rebuilds the cell with its class's
+    ``from_config(config)`` where it has one, else ``cls(**config)``.
+
+    Attributes
+    ----------
+    state_size : int or list of int
+        The sizes of the cell's states (an int for one state), e.g. [units, units] for an LSTM cell; the first
+        is the output's size.
+
+    Examples
+    --------
+    >>> class TanhCell:
+    ...     # h_t = tanh(x_t·W + h_{t-1}·U), with its backward step
+    ...     state_size = 3
+    ...     def build(self, input_size, rng):
+    ...         self.w = {"W": rng.uniform(-0.5, 0.5, (input_size, 3)), "U": rng.uniform(-0.5, 0.5, (3, 3))}
+    ...     def get_weights(self):
+    ...         return self.w
+    ...     def set_weights(self, weights):
+    ...         self.w = {name: np.array(w, dtype=np.float64) for name, w in weights.items()}
+    ...     def step(self, x_t, states):
+    ...         h = np.tanh(x_t @ self.w["W"] + states[0] @ self.w["U"])
+    ...         return [h], (x_t, states[0], h)
+    ...     def step_backward(self, d_new_states, cache):
+    ...         x_t, h_prev, h = cache
+    ...         da = d_new_states[0] * (1 - h * h)
+    ...         d_weights = {"W": x_t.T @ da, "U": h_prev.T @ da}
+    ...         return da @ self.w["W"].T, [da @ self.w["U"].T], d_weights
+    >>> layer = rf.RNN(TanhCell(), return_sequences=True, seed=0)
+    >>> layer(np.ones((2, 4, 5))).shape
+    (2, 4, 3)
     """
 
     state_size: Any
 
-    def build(self, input_size: int, rng: np.random.Generator) -> None: ...
-    def get_weights(self) -> dict[str, np.ndarray]: ...
-    def set_weights(self, weights: Mapping[str, np.ndarray]) -> None: ...
-    def step(self, x_t: np.ndarray, states: list[np.ndarray]) -> tuple[list[np.ndarray], Any]: ...
+    def build(self, input_size: int, rng: np.random.Generator) -> None:
+        """Create the cell's weights for inputs of `input_size` features.
+
+        Parameters
+        ----------
+        input_size : int
+            The number of input features.
+        rng : numpy.random.Generator
+            The generator to draw the weights from, ``np.random.default_rng(seed)`` of the RNN's seed.
+        """
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """The cell's weights.
+
+        Returns
+        -------
+        dict[str, numpy.ndarray]
+            The weights by name (RNN copies them).
+        """
+
+    def set_weights(self, weights: Mapping[str, np.ndarray]) -> None:
+        """Replace the cell's weights.
+
+        Parameters
+        ----------
+        weights : Mapping[str, numpy.ndarray]
+            The names and shapes of ``get_weights()``.
+        """
+
+    def step(self, x_t: np.ndarray, states: list[np.ndarray]) -> tuple[list[np.ndarray], Any]:
+        """One time step over the whole batch.
+
+        Parameters
+        ----------
+        x_t : numpy.ndarray
+            The step's input, (batch, input_size), of the RNN's dtype.
+        states : list of numpy.ndarray
+            The previous states, one (batch, n) array per entry of state_size (copies: the cell may change them).
+
+        Returns
+        -------
+        new_states : list of numpy.ndarray
+            The new states, like `states`; the first is the step's output.
+        cache : object
+            Whatever ``step_backward`` needs for this step (kept only in training calls).
+        """
+
     def step_backward(self, d_new_states: list[np.ndarray], cache: Any) -> tuple[np.ndarray, list[np.ndarray],
-                                                                                    dict[str, np.ndarray]]: ...
+                                                                                    dict[str, np.ndarray]]:
+        """The gradients of one step, from those of its new states.
+
+        It must be linear in `d_new_states`: the rows past their sequence's length get zero gradients, and must
+        contribute nothing.
+
+        Parameters
+        ----------
+        d_new_states : list of numpy.ndarray
+            dL/d(new states), like the states of ``step``.
+        cache : object
+            What ``step`` returned for this step.
+
+        Returns
+        -------
+        d_x_t : numpy.ndarray
+            dL/dx_t, (batch, input_size).
+        d_states : list of numpy.ndarray
+            dL/d(previous states), like the states.
+        d_weights : dict[str, numpy.ndarray]
+            This step's contributions to dL/d(weight), by name (RNN sums them over the steps; a weight with no
+            entry gets zeros).
+        """
 
 
 class RNN(_SequenceLayer):
-    """A recurrent layer around a NumPy cell (see Cell), with the options and call/backward of the built-in
-    layers (no dropout: a cell that wants it applies it itself)."""
+    """Recurrent layer around a cell written in NumPy, with the built-in layers' sequence options.
+
+    For prototyping a cell before writing it in C++: RNN runs the step loop in Python (one ``cell.step`` per time
+    step over the whole batch), so it is much slower than SimpleRNN, LSTM and GRU, but it honours the same
+    options and call, ``layer(x, initial_state=None, lengths=None, training=False)``: lengths (the valid steps
+    must come first in each row; outputs past a length are zero and the returned state is the state at the last valid
+    step), go_backwards, time_major, return_sequences, return_state, stateful and initial_state, ``backward``
+    (backpropagation through time with the cell's ``step_backward``), and Bidirectional. The output at a step
+    is the cell's first state, so units is its size. It has no dropout (a cell that wants it applies it
+    itself) and no ``step()``, and a Sequential model with an RNN layer cannot be saved to a model file.
+
+    The weights live in the cell (the layer holds the cell given, not a copy), built at the first call (or by
+    input_size or ``build``) with ``cell.build(input_size, np.random.default_rng(seed))``.
+
+    Parameters
+    ----------
+    cell : Cell
+        The cell: an object with the members of the Cell protocol (``rnnfast.layers.Cell``): state_size,
+        ``build``, ``get_weights``, ``set_weights``, ``step``, ``step_backward``, and optionally ``get_config``.
+    input_size : int or None, default None
+        The number of input features: the cell is built at once. None: built at the first call, from the last
+        axis of x.
+    return_sequences : bool, default False
+        Return the output of every step, (batch, time, units), instead of the last one, (batch, units).
+    return_state : bool, default False
+        Return a list: the output, then the final states, one (batch, n) array per state of the cell.
+    go_backwards : bool, default False
+        Process each sequence from its last valid step to its first, and return the outputs in that
+        (reversed) order, as Keras does.
+    stateful : bool, default False
+        Start each call from the final states of the previous call (row i going on from row i); the batch size
+        must stay the same until ``reset_states()``.
+    time_major : bool, default False
+        Take x as (time, batch, features) and return sequences as (time, batch, units).
+    seed : int or None, default None
+        Seed (an integer ≥ 0) of the generator given to ``cell.build``; None: fresh randomness.
+    dtype : str or numpy.dtype, default "float32"
+        "float32" or "float64": the dtype of the inputs given to the cell, and of the outputs, states and
+        gradients.
+
+    Raises
+    ------
+    TypeError
+        If the cell lacks one of the methods build, get_weights, set_weights, step, step_backward.
+    ValueError
+        If cell.state_size names no state or a size below 1.
+
+    Examples
+    --------
+    >>> class TanhCell:
+    ...     # h_t = tanh(x_t·W + h_{t-1}·U), with its backward step
+    ...     state_size = 3
+    ...     def build(self, input_size, rng):
+    ...         self.w = {"W": rng.uniform(-0.5, 0.5, (input_size, 3)), "U": rng.uniform(-0.5, 0.5, (3, 3))}
+    ...     def get_weights(self):
+    ...         return self.w
+    ...     def set_weights(self, weights):
+    ...         self.w = {name: np.array(w, dtype=np.float64) for name, w in weights.items()}
+    ...     def step(self, x_t, states):
+    ...         h = np.tanh(x_t @ self.w["W"] + states[0] @ self.w["U"])
+    ...         return [h], (x_t, states[0], h)
+    ...     def step_backward(self, d_new_states, cache):
+    ...         x_t, h_prev, h = cache
+    ...         da = d_new_states[0] * (1 - h * h)
+    ...         d_weights = {"W": x_t.T @ da, "U": h_prev.T @ da}
+    ...         return da @ self.w["W"].T, [da @ self.w["U"].T], d_weights
+    >>> layer = rf.RNN(TanhCell(), return_sequences=True, seed=0, dtype="float64")
+    >>> x = np.random.default_rng(0).standard_normal((2, 4, 5))
+    >>> y = layer(x, lengths=[4, 2], training=True)
+    >>> y.shape, bool(np.all(y[1, 2:] == 0))
+    ((2, 4, 3), True)
+    >>> grads = layer.backward(np.ones_like(y))
+    >>> {name: np.shape(g) for name, g in grads.items() if name != "initial_state"}
+    {'x': (2, 4, 5), 'W': (5, 3), 'U': (3, 3)}
+
+    A bidirectional layer of the cell:
+
+    >>> rf.Bidirectional(rf.RNN(TanhCell(), seed=0))(x).shape
+    (2, 6)
+    """
 
     def __init__(
         self,
@@ -89,9 +256,16 @@ class RNN(_SequenceLayer):
                                 wrong_type=ValueError)
 
     def get_config(self) -> dict[str, Any]:
-        """Constructor arguments. The cell: {"class": "module.Name", "config": cell.get_config()} for a cell with
-        get_config (JSON-serialisable), else a deep copy of it; from_config builds it again (with fresh weights
-        when input_size is known)."""
+        """The layer's constructor arguments.
+
+        Returns
+        -------
+        dict
+            Every constructor argument by name, input_size included. The cell is ``{"class": "module.Name",
+            "config": cell.get_config()}`` for a cell with ``get_config`` (the config is then
+            JSON-serialisable), else a deep copy of the cell. ``RNN.from_config`` builds it again (with fresh
+            weights when input_size is known).
+        """
         if callable(getattr(self.cell, "get_config", None)):
             kind = type(self.cell)
             cell: Any = {"class": f"{kind.__module__}.{kind.__qualname__}", "config": self.cell.get_config()}  # type: ignore[attr-defined]
@@ -104,6 +278,27 @@ class RNN(_SequenceLayer):
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> RNN:
+        """Make an RNN with the options of `config` and a new cell.
+
+        Parameters
+        ----------
+        config : Mapping[str, Any]
+            A config as ``get_config()`` returns it. A cell given as ``{"class": "module.Name", "config": ...}``
+            is made by importing the module and calling the class's ``from_config(config)`` where it has one,
+            else ``cls(**config)``; any other cell is deep-copied.
+
+        Returns
+        -------
+        RNN
+            A new layer, built (fresh weights from its seed) when the config gives an input size.
+
+        Raises
+        ------
+        TypeError
+            If `config` is not a dict (a Mapping).
+        ValueError
+            If the config's cell names a class that is not a class of cells.
+        """
         if not isinstance(config, Mapping):
             raise TypeError(f"config must be a dict, got {type(config).__name__}")
         config = dict(config)
@@ -124,34 +319,79 @@ class RNN(_SequenceLayer):
 
     @property
     def built(self) -> bool:
+        """bool: Whether the cell has its weights (True once input_size, ``build()`` or a first call has built
+        it)."""
         return self.input_size is not None
 
     def build(self, input_size: int) -> None:
+        """Build the cell for inputs of `input_size` features: ``cell.build(input_size,
+        np.random.default_rng(seed))``.
+
+        On a built layer this replaces the cell's weights and drops the pending backward.
+
+        Parameters
+        ----------
+        input_size : int
+            The number of input features (the last axis of x).
+        """
         self.cell.build(input_size, np.random.default_rng(self.seed))
         self.input_size = input_size
         self._live = None
         self._last = None
 
     def get_weights(self) -> dict[str, np.ndarray]:
+        """Copies of the cell's weights.
+
+        Returns
+        -------
+        dict[str, numpy.ndarray]
+            Copies of ``cell.get_weights()``, of the cell's dtypes ({} before the layer is built).
+        """
         return {k: np.array(v, copy=True) for k, v in self.cell.get_weights().items()} if self.built else {}
 
     @property
     def trainable_weights(self) -> dict[str, np.ndarray]:
-        """Arrays of the cell's weights as they are now, this layer's dtype (a cell may hand out copies):
-        weights_updated() gives the cell the values of the arrays last handed out."""
+        """dict[str, numpy.ndarray]: Arrays of the cell's weights as they are now, of the layer's dtype.
+
+        By name; {} before the layer is built.
+
+        A cell may hand out copies, so each access returns new arrays; ``weights_updated()`` gives the cell the
+        values of the arrays last handed out (an optimiser changes them in place, then calls it).
+        """
         if not self.built:
             return {}
         self._live = {k: np.array(v, dtype=self.dtype, copy=True) for k, v in self.cell.get_weights().items()}
         return self._live
 
     def count_params(self) -> int:
+        """The number of weight values of the cell.
+
+        Returns
+        -------
+        int
+            The total size of ``get_weights()`` (0 before the layer is built).
+        """
         return sum(int(np.size(v)) for v in self.get_weights().values())
 
     def weights_updated(self) -> None:
+        """Give the cell the values of the arrays ``trainable_weights`` last handed out (changed in place by an
+        optimiser step), through ``set_weights``."""
         if self._live is not None:
             self.set_weights(self._live)
 
     def set_weights(self, weights: Mapping[str, Any]) -> None:
+        """Replace the cell's weights, through ``cell.set_weights``; drops the pending backward.
+
+        Parameters
+        ----------
+        weights : Mapping[str, array_like]
+            The names and shapes of ``get_weights()``, as the cell takes them.
+
+        Raises
+        ------
+        ValueError
+            If the layer is not built (pass input_size, or call it first).
+        """
         if not self.built:
             raise ValueError("set_weights needs a built layer: pass input_size or call the layer first")
         self.cell.set_weights(weights)
@@ -159,10 +399,24 @@ class RNN(_SequenceLayer):
         self._last = None
 
     def step(self, x_t: Any) -> Any:
+        """Not available: an RNN of a NumPy cell has no ``step()``; call it on one-step sequences instead, with
+        stateful=True to carry the state.
+
+        Parameters
+        ----------
+        x_t : array_like
+            The step's input (unused).
+
+        Raises
+        ------
+        ValueError
+            Always.
+        """
         raise ValueError("an RNN of a NumPy cell has no step(); call it on one-step sequences")
 
     @property
     def dropout_masks(self) -> dict[str, np.ndarray]:
+        """dict: Always {}, as RNN applies no dropout (a cell that wants it applies it itself)."""
         return {}
 
     # ---- call -------------------------------------------------------------------------------------------------
