@@ -4,6 +4,7 @@
     python bench/compare.py --cases b c --threads 1 --cells lstm
     python bench/compare.py --cases v --threads 1  # the LSTM variants against the plain LSTM and PyTorch
     python bench/compare.py --cases e              # one step from Python
+    python bench/compare.py --json                 # also writes bench/results/<machine>-<UTC time>-compare.json
 
 Cases (float32; issue 3's shapes):
     a  inference, batch 1,  100 steps,  32 inputs,  128 units
@@ -26,6 +27,10 @@ machine hits all of them alike, each engine's block of calls after a pause and o
 engine's spinning worker threads slow the next one); the table shows medians over every call. Peak memory is
 measured in a fresh process per engine: the growth of the resident set (VmHWM after resetting it) over one
 training step.
+
+With --json, every figure the run prints (and the medians' sample counts, extremes and quartiles) is also written
+as records into one JSON file, with the machine, the software and the options of the run; bench/report.py makes
+the docs' tables and plots from those files, and bench/results/README.md describes their schema.
 """
 
 from __future__ import annotations
@@ -40,6 +45,25 @@ import time
 from pathlib import Path
 
 import numpy as np
+from report import (
+    COMPARE_HEADER,
+    MEMORY_HEADER,
+    PLAIN,
+    STEP_HEADER,
+    VARIANT_HEADER,
+    VARIANTS,
+    compare_row,
+    default_path,
+    document,
+    machine_info,
+    memory_row,
+    record,
+    software_info,
+    step_row,
+    utc_now,
+    variant_row,
+    write_document,
+)
 
 import rnnfast as rf
 
@@ -48,10 +72,11 @@ try:
 except ImportError:  # pragma: no cover - optional peer
     torch = None
 try:
+    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 except ImportError:  # pragma: no cover - optional peer
-    ort = None
+    ort = onnx = None
 
 CASES = {
     "a": ("inference", 1, 100, 32, 128),
@@ -241,8 +266,9 @@ def step_engines(cell: str, units: int, peers: bool = True) -> dict:
     return out
 
 
-def time_steps(runs: dict, min_seconds: float) -> dict:
-    """Microseconds per step: medians over blocks of calls (a call is too short to time alone), interleaved."""
+def time_steps(runs: dict, min_seconds: float) -> tuple[dict, dict]:
+    """Microseconds per step of each block of calls (a call is too short to time alone), the blocks interleaved,
+    and the number of calls in each engine's blocks."""
     check_agreement({name: check() for name, (_, check) in runs.items()})
     block = {}
     for name, (step, _) in runs.items():
@@ -259,7 +285,7 @@ def time_steps(runs: dict, min_seconds: float) -> dict:
             for _ in range(n):
                 step()
             samples[name].append((time.perf_counter() - start) / n * 1e6)
-    return {name: statistics.median(v) for name, v in samples.items()}
+    return samples, block
 
 
 def variant_runs(variant: str, threads: int, peers: bool) -> dict:
@@ -348,7 +374,12 @@ def check_agreement(results: dict) -> None:
 
 
 def time_case(case: str, cell: str, threads: int, min_seconds: float, min_calls: int, peers: bool) -> dict:
+    """Every timed call's ms, per engine."""
     return time_runs(engines(case, cell, threads, peers), min_seconds, min_calls)
+
+
+def medians(samples: dict) -> dict:
+    return {name: statistics.median(v) for name, v in samples.items()}
 
 
 def settle(run) -> None:
@@ -361,7 +392,8 @@ def settle(run) -> None:
 
 
 def time_runs(runs: dict, min_seconds: float, min_calls: int, unchecked: tuple = ()) -> dict:
-    """Medians in ms of interleaved calls; first, the runs not named in `unchecked` must agree."""
+    """Every call's ms, per run, of interleaved calls (the tables show their medians); first, the runs not named
+    in `unchecked` must agree."""
     check_agreement({name: result() for name, (_, result) in runs.items() if name not in unchecked})
     per_call = {}
     for name, (run, _) in runs.items():  # warm-up, and a first estimate of the cost of a call
@@ -379,7 +411,7 @@ def time_runs(runs: dict, min_seconds: float, min_calls: int, unchecked: tuple =
                 start = time.perf_counter()
                 run()
                 samples[name].append((time.perf_counter() - start) * 1e3)
-    return {name: statistics.median(v) for name, v in samples.items()}
+    return samples
 
 
 def memory_probe(engine: str, case: str, cell: str) -> None:
@@ -407,8 +439,59 @@ def peak_memory(engine: str, case: str, cell: str) -> float | None:
     return float(json.loads(done.stdout.strip().splitlines()[-1])["peak_mib"])
 
 
-def fmt(v: float | None, digits: int = 2, suffix: str = "") -> str:
-    return "—" if v is None else f"{v:.{digits}f}{suffix}"
+# ---- the records of --json (bench/report.py defines their fields; bench/results/README.md describes them) ----
+
+def case_definitions() -> dict:
+    """The shapes of the cases, as the results file states them."""
+    out = {case: {"mode": mode, "batch": batch, "steps": steps, "inputs": features, "units": units}
+           for case, (mode, batch, steps, features, units) in CASES.items()}
+    out["e"] = {"mode": "inference", "batch": 1, "steps": 1, "inputs": list(STEP_UNITS), "units": list(STEP_UNITS),
+                "threads": 1, "note": "one step from Python, the state kept between calls"}
+    _, batch, steps, features, units = CASES["c"]
+    out["v"] = {"mode": "training", "batch": batch, "steps": steps, "inputs": features, "units": units,
+                "variants": list(VARIANTS), "note": "LSTM variants against rnnfast's plain LSTM and PyTorch"}
+    return out
+
+
+def case_records(case: str, cell: str, threads: int, samples: dict) -> list[dict]:
+    """Cases a-d: one record per engine, its median ms per call over `samples` (engine -> every call's ms)."""
+    return [record(case, engine, "call_time", "ms", v, cell=cell, threads=threads, mode=CASES[case][0])
+            for engine, v in samples.items()]
+
+
+def step_records(cell: str, units: int, samples: dict, block: dict) -> list[dict]:
+    """Case e: one record per engine, its median µs per step over the blocks (engine -> each block's µs per
+    step); block: the calls in each of the engine's blocks."""
+    return [record("e", engine, "step_time", "us", v, cell=cell, hidden=units, threads=1,
+                   calls_per_sample=block[engine]) for engine, v in samples.items()]
+
+
+def variant_records(variant: str, threads: int, samples: dict) -> list[dict]:
+    """Case v: the variant's rnnfast, rnnfast's plain LSTM (key "plain") and PyTorch's, median ms per call."""
+    return [record("v", PLAIN if engine == "plain" else engine, "call_time", "ms", v, cell="lstm", variant=variant,
+                   threads=threads, mode="training") for engine, v in samples.items()]
+
+
+def memory_records(cell: str, peaks: dict) -> list[dict]:
+    """Case d's peak memory (engine -> MiB, None where the probe failed)."""
+    return [record("d", engine, "peak_memory", "MiB", value=v, cell=cell, threads=1, mode="training")
+            for engine, v in peaks.items()]
+
+
+def run_options(args: argparse.Namespace, argv: list | None = None) -> dict:
+    return {"cases": list(args.cases), "cells": list(args.cells), "threads": list(args.threads),
+            "min_seconds": args.min_seconds, "min_calls": args.min_calls, "peers": not args.no_peers,
+            "settle_seconds": SETTLE_SECONDS, "seed": SEED, "dtype": "float32",
+            "argv": sys.argv[1:] if argv is None else list(argv)}
+
+
+def run_document(options: dict, records: list, started, complete: bool = True, machine: dict | None = None,
+                 software: dict | None = None) -> dict:
+    """The content of compare.py's results file."""
+    if software is None:
+        software = software_info(rf=rf, np=np, torch=torch, ort=ort, onnx=onnx)
+    return document("compare", machine or machine_info(), software, options, records, started, complete,
+                    cases=case_definitions())
 
 
 def main() -> None:
@@ -420,11 +503,31 @@ def main() -> None:
     parser.add_argument("--min-calls", type=int, default=15)
     parser.add_argument("--no-peers", action="store_true",
                         help="time rnnfast alone (e.g. to compare builds or RNNFAST_INSTRUCTION_SET levels)")
+    parser.add_argument("--json", nargs="?", const="", metavar="PATH",
+                        help="also write the figures into a JSON file (default path: "
+                             "bench/results/<machine>-<UTC time>-compare.json)")
     parser.add_argument("--memory-probe", nargs=3, metavar=("ENGINE", "CASE", "CELL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_probe:
         memory_probe(*args.memory_probe)
         return
+
+    started = utc_now()
+    records: list = []
+    save = None
+    if args.json is not None:  # the machine and software before the run sets any thread count
+        machine = machine_info()
+        software = software_info(rf=rf, np=np, torch=torch, ort=ort, onnx=onnx)
+        path = Path(args.json) if args.json else default_path("compare", machine, started)
+
+        def save(complete: bool = False) -> None:  # after every row, so that an interrupted run keeps its figures
+            write_document(path, run_document(run_options(args), records, started, complete, machine, software))
+        save()
+
+    def add(rows: list) -> None:
+        records.extend(rows)
+        if save is not None:
+            save()
 
     versions = [f"rnnfast {rf.__version__} (products: {rf._core.gemm_backend()}, instruction set: "
                 f"{rf._core.instruction_set})"]
@@ -436,52 +539,51 @@ def main() -> None:
     print("; ".join(versions) + "; float32; median ms")
     print()
     if any(case in CASES for case in args.cases):
-        print("| case | cell | threads | rnnfast | PyTorch | ONNX Runtime | vs PyTorch | vs ONNX Runtime |")
-        print("|---|---|---|---|---|---|---|---|")
+        print(COMPARE_HEADER)
     for case in [c for c in args.cases if c in CASES]:
         for cell in args.cells:
             for threads in args.threads:
-                ms = time_case(case, cell, threads, args.min_seconds, args.min_calls, peers)
-                ours, pt, ox = ms["rnnfast"], ms.get("PyTorch"), ms.get("ONNX Runtime")
-                print(f"| {case} | {cell.upper()} | {threads} | {ours:.3f} | {fmt(pt, 3)} | {fmt(ox, 3)} | "
-                      f"{fmt(pt and pt / ours, suffix='x')} | {fmt(ox and ox / ours, suffix='x')} |", flush=True)
+                samples = time_case(case, cell, threads, args.min_seconds, args.min_calls, peers)
+                print(compare_row(case, cell, threads, medians(samples)), flush=True)
+                add(case_records(case, cell, threads, samples))
     if "e" in args.cases:
         print()
         print("One step from Python, batch 1, D = H, 1 thread (µs per step):")
         print()
-        print("| cell | units | rnnfast | PyTorch | ONNX Runtime | vs PyTorch | vs ONNX Runtime |")
-        print("|---|---|---|---|---|---|---|")
+        print(STEP_HEADER)
         for cell in args.cells:
             for units in STEP_UNITS:
-                us = time_steps(step_engines(cell, units, peers), args.min_seconds)
-                ours, pt, ox = us["rnnfast"], us.get("PyTorch"), us.get("ONNX Runtime")
-                print(f"| {cell.upper()} | {units} | {ours:.2f} | {fmt(pt)} | {fmt(ox)} | "
-                      f"{fmt(pt and pt / ours, suffix='x')} | {fmt(ox and ox / ours, suffix='x')} |", flush=True)
+                samples, block = time_steps(step_engines(cell, units, peers), args.min_seconds)
+                print(step_row(cell, units, medians(samples)), flush=True)
+                add(step_records(cell, units, samples, block))
     if "v" in args.cases:
         print()
         print("LSTM variants, training (forward + backward), shape b; ratios to rnnfast's plain LSTM and to PyTorch:")
         print()
-        print("| variant | threads | rnnfast | rnnfast plain LSTM | / plain | PyTorch | vs PyTorch |")
-        print("|---|---|---|---|---|---|---|")
+        print(VARIANT_HEADER)
         for threads in args.threads:
-            for variant in ("peephole", "layer_norm", "dropout", "recurrent_dropout"):
+            for variant in VARIANTS:
                 runs = variant_runs(variant, threads, peers)
                 plain = engines("c", "lstm", threads, peers=False)["rnnfast"]
-                ms = time_runs({**runs, "plain": plain}, args.min_seconds, args.min_calls, unchecked=("plain",))
-                ours, base, pt = ms["rnnfast"], ms["plain"], ms.get("PyTorch")
-                print(f"| {variant} | {threads} | {ours:.1f} | {base:.1f} | {ours / base:.2f} | {fmt(pt, 1)} | "
-                      f"{fmt(pt and pt / ours, suffix='x')} |", flush=True)
+                samples = time_runs({**runs, "plain": plain}, args.min_seconds, args.min_calls, unchecked=("plain",))
+                ms = medians(samples)
+                ms[PLAIN] = ms.pop("plain")
+                print(variant_row(variant, threads, ms), flush=True)
+                add(variant_records(variant, threads, samples))
     if "d" in args.cases:
         print()
         print("Peak memory of one training step, case d (MiB):")
         print()
-        print("| cell | rnnfast | PyTorch | ratio |")
-        print("|---|---|---|---|")
+        print(MEMORY_HEADER)
         for cell in args.cells:
-            ours = peak_memory("rnnfast", "d", cell)
-            pt = peak_memory("PyTorch", "d", cell) if torch is not None and peers else None
-            ratio = pt / ours if ours and pt else None
-            print(f"| {cell.upper()} | {fmt(ours, 1)} | {fmt(pt, 1)} | {fmt(ratio, suffix='x')} |", flush=True)
+            peaks = {"rnnfast": peak_memory("rnnfast", "d", cell)}
+            if torch is not None and peers:
+                peaks["PyTorch"] = peak_memory("PyTorch", "d", cell)
+            print(memory_row(cell, peaks), flush=True)
+            add(memory_records(cell, peaks))
+    if save is not None:
+        save(complete=True)
+        print(f"\nresults written to {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":
