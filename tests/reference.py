@@ -1,7 +1,7 @@
 """A small, slow, obviously-correct NumPy reference of the recurrent layers (forward only).
 
-Written from the equations in the README, one sequence and one step at a time, independently of the engine's
-whole-sequence schedule. Gradients are checked against finite differences and PyTorch instead.
+Written from the equations in docs/guide/layers.md, one sequence and one step at a time, independently of the
+engine's whole-sequence schedule. Gradients are checked against finite differences and PyTorch instead.
 
 Dropout: `input_mask` (batch, features) multiplies x_t; `recurrent_mask` (batch, units) multiplies h_{t-1} where
 a recurrent kernel reads it (h_in below), never in a GRU's carry z⊙h_{t-1}.
