@@ -6,7 +6,7 @@
     python bench/compare.py --cases e              # one step from Python
     python bench/compare.py --json                 # also writes bench/results/<machine>-<UTC time>-compare.json
 
-Cases (float32; issue 3's shapes):
+Cases (float32):
     a  inference, batch 1,  100 steps,  32 inputs,  128 units
     b  inference, batch 64, 100 steps,  256 inputs, 256 units
     c  training,  shape b
