@@ -1,4 +1,4 @@
-// C++ microbenchmarks of the engine (Google Benchmark), on issue 3's shapes:
+// C++ microbenchmarks of the engine (Google Benchmark), on the cases of bench/README.md:
 //   Forward/<cell>/<case>/threads:<n>   whole-sequence inference (return_sequences), ms and FLOP/s; the
 //                                       weights unchanged between calls, so batch 1 reuses their packing
 //   Train/<cell>/<case>/threads:<n>     forward with training plus backward to every gradient
@@ -7,6 +7,7 @@
 //   Train, masks being for training)
 //   PerStep/<cell>/H<h>                 batch 1, 1 input, 1000 steps: time per step within one sequence call
 //   Stream/<cell>/H<h>                  batch 1, 1 input: one rnnfast::Stream::step() call (the streaming API)
+//   StreamBfloat16/<cell>/H<h>          the same Stream on bfloat16 weights and operands (Precision::bfloat16)
 //   StackedStep/<cell>/H<h>             the same step on rnnfast::StackedStep alone, Stream's kernel for plain cells
 //   Backward/<cell>/<case>                        the backward pass alone
 //   WeightGrads/<case>                            the three products after an LSTM's backward loop
@@ -237,6 +238,22 @@ void bm_stream(benchmark::State& st, CellInfo cell, Index units) {
   }
 }
 
+// The same on bfloat16 weights and operands (Precision::bfloat16, the plain cells).
+void bm_stream_bfloat16(benchmark::State& st, CellInfo cell, Index units) {
+  const Case k{"stream", 1, 1, 1, units};
+  Problem p(cell, k);
+  rnnfast::CellOptions options = options_of(cell);
+  options.precision = rnnfast::Precision::bfloat16;
+  rnnfast::Stream<float> stream(cell.type, 1, units, p.weights(), options);
+  std::vector<float> y(static_cast<std::size_t>(units));
+  float x = 0.5f;
+  for (auto _ : st) {
+    stream.step(&x, y.data());
+    benchmark::DoNotOptimize(y.data());
+    x = -x;
+  }
+}
+
 // The stacked-weights step alone (rnnfast::StackedStep), the kernel Stream uses for small hidden sizes.
 void bm_stacked_step(benchmark::State& st, CellInfo cell, Index units) {
   const Case k{"stream", 1, 1, 1, units};
@@ -319,10 +336,17 @@ int register_all() {
             ->Unit(benchmark::kMicrosecond);
   for (const auto& cell : kCells)
     if (!cell.training_only())
-      for (Index units : {8, 16, 32, 64, 128})
+      for (Index units : {8, 16, 32, 64, 128, 256})
         benchmark::RegisterBenchmark(("Stream/" + std::string(cell.name) + "/H" + std::to_string(units)).c_str(),
                                      bm_stream, cell, units)
             ->Unit(benchmark::kNanosecond);
+  for (const auto& cell : kCells)
+    if (!cell.training_only() && !cell.layer_norm)
+      for (Index units : {8, 16, 32, 64, 128, 256}) {
+        const std::string name = "StreamBfloat16/" + std::string(cell.name) + "/H" + std::to_string(units);
+        benchmark::RegisterBenchmark(name.c_str(), bm_stream_bfloat16, cell, units)
+            ->Unit(benchmark::kNanosecond);
+      }
   for (const auto& cell : kCells)
     if (!cell.training_only() && !cell.layer_norm)
       for (Index units : {8, 16, 32, 64, 128})

@@ -31,11 +31,19 @@ inline CellType cell_type(const std::string& name) {
   throw std::invalid_argument("rnnfast: unknown cell type '" + name + "'");
 }
 
+// How a cell's products multiply. full: in the engine's type T. bfloat16 (T = float; Keras' mixed_bfloat16):
+// the weights and the activations entering each product (the inputs, h_{t-1}, a GRU's r⊙h_{t-1}) rounded to
+// bfloat16, to nearest even, the sums accumulated in float; the gates, states and norms stay float. So far a
+// Stream's (its kernel for the plain cells, one row or batch × units up to 64); the sequence engine multiplies
+// at full precision only.
+enum class Precision { full, bfloat16 };
+
 // Variants of a cell type.
 struct CellOptions {
   bool peephole = false;     // LSTM only: the gates see the cell state (CellWeights::peephole)
   bool layer_norm = false;   // layer-normalised cell (CellWeights::norm); a GRU needs reset_after
   double layer_norm_epsilon = 1e-3;
+  Precision precision = Precision::full;
 };
 
 // Size of CellWeights::norm: SimpleRNN 2H (γ, β), LSTM 18H (γ_x, β_x, γ_h, β_h of 4H; γ_c, β_c of H), GRU 12H.

@@ -21,6 +21,8 @@ class Recurrent {
   Recurrent(CellType type, Index input_size, Index units, CellOptions options = {})
       : type_(type), options_(options), input_size_(input_size), units_(units), engine_(make(type, units, options)) {
     if (input_size < 1 || units < 1) throw std::invalid_argument("rnnfast: input_size and units must be >= 1");
+    if (options.precision != Precision::full)
+      throw std::invalid_argument("rnnfast: the sequence engine multiplies at full precision only");
   }
 
   CellType type() const { return type_; }

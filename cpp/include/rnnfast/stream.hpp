@@ -10,6 +10,9 @@
 // them) at a time, from one thread at a time. Copies of a Stream share its packed weights (read-only) and carry
 // their own state: one model, many streams, on as many threads as you like. The steps are the engine's own
 // (the same cells as whole-sequence calls), on the calling thread.
+//
+// With CellOptions::precision = Precision::bfloat16 (float only) the products take bfloat16 operands, weights and
+// activations, and sum in float (cell_type.hpp): half the weight bytes to read at every step.
 #pragma once
 
 #include <algorithm>
@@ -17,6 +20,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <type_traits>
 #include <stdexcept>
 #include <utility>
 #include <variant>
@@ -30,6 +34,10 @@ namespace rnnfast {
 
 template <class T>
 class Stream {
+  // The stacked step on bfloat16 weights; for T other than float an unused stand-in.
+  using BfloatStep =
+      std::conditional_t<std::is_same_v<T, float>, StackedStep<float, detail::bfloat16>, StackedStep<T>>;
+
  public:
   // weights: kernel (input_size × G·units), recurrent_kernel (units × G·units), bias (bias_size(type, units)),
   // and peephole (3·units) or norm (norm_size(type, units, options)) when the options ask for them; batch: the
@@ -37,7 +45,9 @@ class Stream {
   Stream(CellType type, Index input_size, Index units, const CellWeights<T>& weights, CellOptions options = {},
          Index batch = 1)
       : model_(make_model(type, input_size, units, weights, options, batch)), batch_(batch) {
-    const Index scratch = model_->stacked ? model_->stacked->scratch_width() : model_->saved_width;
+    const Index scratch = model_->stacked         ? model_->stacked->scratch_width()
+                          : model_->stacked_bfloat16 ? model_->stacked_bfloat16->scratch_width()
+                                                     : model_->saved_width;
     saved_.assign(static_cast<std::size_t>(std::max<Index>(1, batch * scratch)), T(0));
     state_.assign(static_cast<std::size_t>(4 * batch * units), T(0));  // h, c, and the next h, c
   }
@@ -61,9 +71,12 @@ class Stream {
 
   // One time step: x is batch × input_size (row-major), y gets the new h, batch × units.
   void step(const T* x, T* y) noexcept {
-    if (const auto& stacked = model_->stacked)  // every other step runs over the blocks backwards (see step())
+    // every other step runs over the blocks backwards (see StackedStep::step)
+    if (const auto& stacked = model_->stacked)
       stacked->step(batch_, x, h_at(current_), c_at(current_), h_at(next_), c_at(next_), saved_.data(),
                     current_ == 1);
+    else if (const auto& bf16 = model_->stacked_bfloat16)
+      bf16->step(batch_, x, h_at(current_), c_at(current_), h_at(next_), c_at(next_), saved_.data(), current_ == 1);
     else
       std::visit([&](const auto& cell) { step_with(cell, x); }, model_->cell);
     std::swap(current_, next_);
@@ -109,7 +122,20 @@ class Stream {
       std::visit([&](const auto& c) { saved_width = c.saved_width(); }, cell);
       weights = {kernel.data(), recurrent.data(), bias.data(), peephole.empty() ? nullptr : peephole.data(),
                  norm.empty() ? nullptr : norm.data()};
-      if (StackedStep<T>::covers(options) && (batch == 1 || batch * units <= kStackedMaxRowUnits)) {
+      const bool on_stacked =
+          StackedStep<T>::covers(options) && (batch == 1 || batch * units <= kStackedMaxRowUnits);
+      if (options.precision == Precision::bfloat16) {
+        if constexpr (std::is_same_v<T, float>) {
+          if (!on_stacked)
+            throw std::invalid_argument("rnnfast::Stream: bfloat16 precision takes a plain cell (no layer norm) "
+                                        "and one row, or batch × units up to 64");
+          stacked_bfloat16.emplace(type, input_size, units, weights, options.peephole);
+          return;
+        } else {
+          throw std::invalid_argument("rnnfast::Stream: bfloat16 precision takes float weights");
+        }
+      }
+      if (on_stacked) {
         stacked.emplace(type, input_size, units, weights, options.peephole);
         return;  // the generic step's packed weights are not needed
       }
@@ -138,6 +164,7 @@ class Stream {
     PackedGates<T> u{nullptr, 1, 1, 1}, wk{nullptr, 1, 1, 1};  // views of the packed weights
     CellWeights<T> weights;                                    // views of the copies above
     std::optional<StackedStep<T>> stacked;                     // the fast path of the plain cells
+    std::optional<BfloatStep> stacked_bfloat16;                // the same, on bfloat16 weights (Precision)
   };
   // The sizes checked before anything is sized from them.
   static std::shared_ptr<const Model> make_model(CellType type, Index input_size, Index units,

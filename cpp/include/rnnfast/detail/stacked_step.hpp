@@ -118,8 +118,11 @@ class StackedStep {
 
   Index input_size() const noexcept { return input_size_; }
   Index units() const noexcept { return units_; }
-  // Scratch the step needs per row (GRU with reset_before: z, x_h and r⊙h_{t-1} of every unit).
-  Index scratch_width() const noexcept { return type_ == CellType::gru_reset_before ? 3 * padded_units() : 0; }
+  // Scratch the step needs per row: GRU with reset_before z, x_h and r⊙h_{t-1} of every unit; weights that round
+  // the activations entering their products (Operand::rounds_activations), x and h_{t-1} rounded.
+  Index scratch_width() const noexcept {
+    return kernel_scratch_width() + (Rows::rounds_activations ? input_size_ + units_ : 0);
+  }
 
   // One step of `rows` rows: x (rows × D), h_prev and c_prev (rows × H; c for an LSTM only) in; h, c out (rows ×
   // H). h must not overlap h_prev (every block reads all of h_prev). scratch: rows × scratch_width().
@@ -129,17 +132,31 @@ class StackedStep {
   void step(Index rows, const T* x, const T* h_prev, const T* c_prev, T* h, T* c, T* scratch,
             bool reverse = false) const noexcept {
     const detail::StackedWeights<T, O> w = weights();
-    for (Index r = 0; r < rows; ++r)
-      kernel_(w, x + r * input_size_, h_prev + r * units_, c_prev == nullptr ? nullptr : c_prev + r * units_,
-              h + r * units_, c == nullptr ? nullptr : c + r * units_, scratch + r * scratch_width(), 0, blocks_,
-              reverse);
+    for (Index r = 0; r < rows; ++r) {
+      T* row_scratch = scratch + r * scratch_width();
+      const T* x_row = x + r * input_size_;
+      const T* h_row = h_prev + r * units_;
+      const T* x_product = x_row;
+      const T* h_product = h_row;
+      if constexpr (Rows::rounds_activations) {  // the products' operands, once for every block
+        T* rounded = row_scratch + kernel_scratch_width();
+        for (Index k = 0; k < input_size_; ++k) rounded[k] = Rows::activation(x_row[k]);
+        for (Index k = 0; k < units_; ++k) rounded[input_size_ + k] = Rows::activation(h_row[k]);
+        x_product = rounded;
+        h_product = rounded + input_size_;
+      }
+      kernel_(w, x_product, h_row, h_product, c_prev == nullptr ? nullptr : c_prev + r * units_, h + r * units_,
+              c == nullptr ? nullptr : c + r * units_, row_scratch, 0, blocks_, reverse);
+    }
   }
   // One row's step for the units of blocks [b0, b1), from xw = x_t·W (G·H, the gate order of W, no bias)
   // instead of x: h and c of those units only. A GRU with reset_before needs every block at once (b0 = 0,
   // b1 = blocks()), since its candidate reads r⊙h_{t-1} of every unit. reverse: as for step().
   void step_from_product(const T* xw, const T* h_prev, const T* c_prev, T* h, T* c, T* scratch, Index b0,
                          Index b1, bool reverse = false) const noexcept {
-    product_kernel_(weights(), xw, h_prev, c_prev, h, c, scratch, b0, b1, reverse);
+    // Threads share h_{t-1} here; weights that round it would each need a rounded copy first.
+    static_assert(!Rows::rounds_activations, "step_from_product takes weights that do not round activations");
+    product_kernel_(weights(), xw, h_prev, h_prev, c_prev, h, c, scratch, b0, b1, reverse);
   }
 
  private:
@@ -149,6 +166,11 @@ class StackedStep {
   template <class P>
   static constexpr Index lanes = detail::packet_lanes<P>;
   using Kernel = detail::StackedKernel<T, O>;
+  using Rows = detail::Operand<T, O>;
+
+  Index kernel_scratch_width() const noexcept {
+    return type_ == CellType::gru_reset_before ? 3 * padded_units() : 0;
+  }
 
   detail::StackedWeights<T, O> weights() const noexcept {
     return {input_.data(), recurrent_.data(), candidate_.data(), bias_.data(), peephole_w_.data(),
@@ -188,7 +210,8 @@ class StackedStep {
   bool one_packet_blocks_stay_in_l1() const {
     const Index packet_bytes = lane_count_ * static_cast<Index>(sizeof(T));
     const Index fits = detail::l1_data_cache_bytes() * 9 / 10;  // room for the state, x·W and the stack
-    const Index block_bytes = units_ * gate_count(type_) * packet_bytes;  // one packet of units, every gate
+    // one packet of units, every gate, stored as O
+    const Index block_bytes = units_ * gate_count(type_) * lane_count_ * static_cast<Index>(sizeof(O));
     return packet_bytes >= 64 && block_bytes <= fits && 2 * block_bytes > fits;
   }
 
@@ -225,7 +248,6 @@ class StackedStep {
 
   // Fills blocks [b0, b1) of the buffers shape() sized; with_input: W too.
   void pack_blocks(const CellWeights<T>& w, Index b0, Index b1, bool with_input) {
-    using Rows = detail::Operand<T, O>;
     const Index D = input_size_, H = units_, W = block_units();
     const int G = gate_count(type_);
     // Row k of block b for gates [g0, g0 + n) of m (rows × G·H): n × W values of M[k, g·H + units of b], zero

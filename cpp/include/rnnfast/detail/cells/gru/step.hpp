@@ -14,15 +14,15 @@ namespace rnnfast::detail::gru {
 
 // Slots z, r (x·W + h·U + both biases), x_h (+ input bias) and u_h (+ recurrent bias): r multiplies u_h alone.
 template <class P, int NB, bool FromProduct, class T, class O>
-void reset_after_kernel(const StackedWeights<T, O>& w, const T* x, const T* h_prev, const T*, T* h, T*, T*,
-                        Index b0, Index b1, bool reverse) {
+void reset_after_kernel(const StackedWeights<T, O>& w, const T* x, const T* h_prev, const T* h_product, const T*,
+                        T* h, T*, T*, Index b0, Index b1, bool reverse) {
   constexpr Index L = packet_lanes<P>, W = NB * L;
   const Index H = w.units;
   for (Index j = b0; j < b1; ++j) {
     const Index b = block_at(j, b0, b1, reverse);
     Sums<P, 4 * NB, O> sums(w.bias + b * 4 * W);
     add_input<NB, FromProduct>(w, sums, x, b, 3, SlotsOf<NB, 0, 1, 2>{});
-    sums.add(h_prev, H, w.recurrent + b * H * 3 * W, SlotsOf<NB, 0, 1, 3>{});
+    sums.add(h_product, H, w.recurrent + b * H * 3 * W, SlotsOf<NB, 0, 1, 3>{});
     for (int n = 0; n < NB; ++n) {
       const Index u = b * W + n * L;
       const Gates<P> s = reset_after(sums.total(n), sums.total(NB + n), sums.total(2 * NB + n),
@@ -35,8 +35,8 @@ void reset_after_kernel(const StackedWeights<T, O>& w, const T* x, const T* h_pr
 // Two passes: z, r and x_h of every block, then — once r⊙h_{t-1} is whole — the candidate's product. Every
 // block in order (see StackedStep::step_from_product); scratch: z, x_h and r⊙h_{t-1} of every unit.
 template <class P, int NB, bool FromProduct, class T, class O>
-void reset_before_kernel(const StackedWeights<T, O>& w, const T* x, const T* h_prev, const T*, T* h, T*,
-                         T* scratch, Index, Index, bool) {
+void reset_before_kernel(const StackedWeights<T, O>& w, const T* x, const T* h_prev, const T* h_product, const T*,
+                         T* h, T*, T* scratch, Index, Index, bool) {
   using namespace Eigen::internal;
   constexpr Index L = packet_lanes<P>, W = NB * L;
   const Index H = w.units, Hp = w.padded_units();
@@ -46,7 +46,7 @@ void reset_before_kernel(const StackedWeights<T, O>& w, const T* x, const T* h_p
   for (Index b = 0; b < w.blocks; ++b) {
     Sums<P, 3 * NB, O> sums(w.bias + b * 3 * W);
     add_input<NB, FromProduct>(w, sums, x, b, 3, SlotsOf<NB, 0, 1, 2>{});
-    sums.add(h_prev, H, w.recurrent + b * H * 2 * W, SlotsOf<NB, 0, 1>{});
+    sums.add(h_product, H, w.recurrent + b * H * 2 * W, SlotsOf<NB, 0, 1>{});
     for (int n = 0; n < NB; ++n) {
       const Index u = b * W + n * L;
       const ResetGates<P> s = reset_gates(sums.total(n), sums.total(NB + n), load_lanes<P>(h_prev, u, H));
@@ -55,6 +55,8 @@ void reset_before_kernel(const StackedWeights<T, O>& w, const T* x, const T* h_p
       pstoreu(rh + u, s.reset_h);
     }
   }
+  if constexpr (Operand<T, O>::rounds_activations)  // r⊙h_{t-1} enters the candidate's product
+    for (Index u = 0; u < Hp; ++u) rh[u] = Operand<T, O>::activation(rh[u]);
   for (Index b = 0; b < w.blocks; ++b) {
     Sums<P, NB, O> sums(xh_all + b * W);
     sums.add(rh, H, w.candidate + b * H * W, SlotsOf<NB, 0>{});

@@ -13,15 +13,15 @@
 namespace rnnfast::detail::lstm {
 
 template <class P, int NB, bool Peephole, bool FromProduct, class T, class O>
-void step_kernel(const StackedWeights<T, O>& w, const T* x, const T* h_prev, const T* c_prev, T* h, T* c, T*,
-                 Index b0, Index b1, bool reverse) {
+void step_kernel(const StackedWeights<T, O>& w, const T* x, const T*, const T* h_product, const T* c_prev, T* h,
+                 T* c, T*, Index b0, Index b1, bool reverse) {
   constexpr Index L = packet_lanes<P>, W = NB * L;
   const Index H = w.units;
   for (Index j = b0; j < b1; ++j) {
     const Index b = block_at(j, b0, b1, reverse);
     Sums<P, 4 * NB, O> sums(w.bias + b * 4 * W);
     add_input<NB, FromProduct>(w, sums, x, b, 4, SlotsOf<NB, 0, 1, 2, 3>{});
-    sums.add(h_prev, H, w.recurrent + b * H * 4 * W, SlotsOf<NB, 0, 1, 2, 3>{});
+    sums.add(h_product, H, w.recurrent + b * H * 4 * W, SlotsOf<NB, 0, 1, 2, 3>{});
     const T* p = Peephole ? w.peephole + b * 3 * W : nullptr;
     for (int n = 0; n < NB; ++n) {
       const Index u = b * W + n * L;

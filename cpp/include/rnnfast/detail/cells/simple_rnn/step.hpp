@@ -13,7 +13,8 @@
 namespace rnnfast::detail::simple_rnn {
 
 template <class P, int NB, Activation Act, bool FromProduct, class T, class O>
-void step_kernel(const StackedWeights<T, O>& w, const T* x, const T* h_prev, const T*, T* h, T*, T*, Index b0,
+void step_kernel(const StackedWeights<T, O>& w, const T* x, const T*, const T* h_product, const T*, T* h, T*, T*,
+                 Index b0,
                  Index b1, bool reverse) {
   constexpr Index L = packet_lanes<P>, W = NB * L;
   const Index H = w.units;
@@ -21,7 +22,7 @@ void step_kernel(const StackedWeights<T, O>& w, const T* x, const T* h_prev, con
     const Index b = block_at(j, b0, b1, reverse);
     Sums<P, NB, O> sums(w.bias + b * W);
     add_input<NB, FromProduct>(w, sums, x, b, 1, SlotsOf<NB, 0>{});
-    sums.add(h_prev, H, w.recurrent + b * H * W, SlotsOf<NB, 0>{});
+    sums.add(h_product, H, w.recurrent + b * H * W, SlotsOf<NB, 0>{});
     for (int n = 0; n < NB; ++n) store_lanes<P>(h, b * W + n * L, H, activate<Act>(sums.total(n)));
   }
 }

@@ -1,0 +1,76 @@
+// bfloat16: the upper 16 bits of an IEEE float32 (sign, the 8 exponent bits, 7 mantissa bits). A float32 is
+// rounded to it to nearest, ties to even (as PyTorch, oneDNN and the AVX512-BF16 instructions round); NaN stays
+// a quiet NaN. Widening is exact: the 16 bits shifted back into the top of a float32.
+#pragma once
+
+#include <Eigen/Core>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
+namespace rnnfast::detail {
+
+struct bfloat16 {
+  std::uint16_t bits = 0;
+};
+
+inline bfloat16 to_bfloat16(float v) noexcept {
+  std::uint32_t u;
+  std::memcpy(&u, &v, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return {static_cast<std::uint16_t>((u >> 16) | 0x0040u)};  // quiet NaN
+  u += 0x7fffu + ((u >> 16) & 1u);  // to nearest, ties to even; carries into the exponent (up to inf) as it must
+  return {static_cast<std::uint16_t>(u >> 16)};
+}
+
+inline float to_float(bfloat16 b) noexcept {
+  const std::uint32_t u = std::uint32_t(b.bits) << 16;
+  float v;
+  std::memcpy(&v, &u, sizeof v);
+  return v;
+}
+
+// v rounded to the nearest bfloat16, as a float32.
+inline float round_to_bfloat16(float v) noexcept { return to_float(to_bfloat16(v)); }
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"  // packet types as template arguments (as inside Eigen)
+#endif
+
+// The L = unpacket_traits<P>::size bfloat16 values at p widened into a packet of floats (any alignment).
+template <class P>
+inline P load_bfloat16(const bfloat16* p) noexcept {
+  using namespace Eigen::internal;
+#if defined(EIGEN_VECTORIZE_AVX512)
+  if constexpr (std::is_same_v<P, Packet16f>) {
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(b), 16));
+  }
+#endif
+#if defined(EIGEN_VECTORIZE_AVX2)
+  if constexpr (std::is_same_v<P, Packet8f>) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(b), 16));
+  }
+#endif
+#if defined(EIGEN_VECTORIZE_SSE2)
+  if constexpr (std::is_same_v<P, Packet4f>) {  // each 16-bit value under 16 zero bits: the float's top half
+    const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+    return _mm_castsi128_ps(_mm_unpacklo_epi16(_mm_setzero_si128(), b));
+  }
+#endif
+  constexpr int L = unpacket_traits<P>::size;
+  alignas(64) float wide[L];
+  for (int i = 0; i < L; ++i) wide[i] = to_float(p[i]);
+  return pload<P>(wide);
+}
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+}  // namespace rnnfast::detail
