@@ -7,7 +7,9 @@
 //   Train, masks being for training)
 //   PerStep/<cell>/H<h>                 batch 1, 1 input, 1000 steps: time per step within one sequence call
 //   Stream/<cell>/H<h>                  batch 1, 1 input: one rnnfast::Stream::step() call (the streaming API)
-//   StreamBfloat16/<cell>/H<h>          the same Stream on bfloat16 weights and operands (Precision::bfloat16)
+//   StreamBfloat16/<cell>/H<h>          the same Stream on bfloat16 weights and operands (Precision::bfloat16), on
+//                                       the best kernel of the build (AVX512-BF16's where it has it)
+//   StreamBfloat16Portable/<cell>/H<h>  the same on the portable kernel (bfloat16 widened, float FMAs)
 //   StackedStep/<cell>/H<h>             the same step on rnnfast::StackedStep alone, Stream's kernel for plain cells
 //   Backward/<cell>/<case>                        the backward pass alone
 //   WeightGrads/<case>                            the three products after an LSTM's backward loop
@@ -15,6 +17,7 @@
 // FLOP/s counts multiply-adds as two FLOPs, of the products only (the gate passes are not counted).
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -238,13 +241,16 @@ void bm_stream(benchmark::State& st, CellInfo cell, Index units) {
   }
 }
 
-// The same on bfloat16 weights and operands (Precision::bfloat16, the plain cells).
-void bm_stream_bfloat16(benchmark::State& st, CellInfo cell, Index units) {
+// The same on bfloat16 weights and operands (Precision::bfloat16, the plain cells), on the given kernel
+// (RNNFAST_BFLOAT16_KERNEL: the best this build has, or the portable one).
+void bm_stream_bfloat16(benchmark::State& st, CellInfo cell, Index units, const char* kernel) {
   const Case k{"stream", 1, 1, 1, units};
   Problem p(cell, k);
   rnnfast::CellOptions options = options_of(cell);
   options.precision = rnnfast::Precision::bfloat16;
+  setenv("RNNFAST_BFLOAT16_KERNEL", kernel, 1);
   rnnfast::Stream<float> stream(cell.type, 1, units, p.weights(), options);
+  unsetenv("RNNFAST_BFLOAT16_KERNEL");
   std::vector<float> y(static_cast<std::size_t>(units));
   float x = 0.5f;
   for (auto _ : st) {
@@ -342,11 +348,13 @@ int register_all() {
             ->Unit(benchmark::kNanosecond);
   for (const auto& cell : kCells)
     if (!cell.training_only() && !cell.layer_norm)
-      for (Index units : {8, 16, 32, 64, 128, 256}) {
-        const std::string name = "StreamBfloat16/" + std::string(cell.name) + "/H" + std::to_string(units);
-        benchmark::RegisterBenchmark(name.c_str(), bm_stream_bfloat16, cell, units)
-            ->Unit(benchmark::kNanosecond);
-      }
+      for (Index units : {8, 16, 32, 64, 128, 256})
+        for (const char* kernel : {"avx512_bf16", "portable"}) {
+          const std::string family = std::string(kernel) == "portable" ? "StreamBfloat16Portable/" : "StreamBfloat16/";
+          const std::string name = family + cell.name + "/H" + std::to_string(units);
+          benchmark::RegisterBenchmark(name.c_str(), bm_stream_bfloat16, cell, units, kernel)
+              ->Unit(benchmark::kNanosecond);
+        }
   for (const auto& cell : kCells)
     if (!cell.training_only() && !cell.layer_norm)
       for (Index units : {8, 16, 32, 64, 128})

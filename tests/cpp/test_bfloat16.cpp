@@ -1,12 +1,14 @@
 // C++ tests of the bfloat16 products (Precision::bfloat16): the rounding to nearest even and its edges, the
-// widening loads of every packet width, and Stream's steps on bfloat16 weights for every plain cell against a
-// float64 reference that rounds the same operands. The reference is fed the stream's own state at every step,
-// so both round identical values and differ only by float sums and activations (bound 1e-6 of the outputs'
-// size; measured up to 2.2e-7); over the whole run the stream stays within 2e-2 of full float64 precision
-// (bfloat16 keeps 8 significant bits: ~4e-3 per operand; measured 3e-4 to 6e-3) and visibly away from it.
+// widening loads of every packet width, and Stream's steps on bfloat16 weights for every plain cell, on each
+// kernel the build has (portable; AVX512-BF16's dot products of pairs), against a float64 reference that rounds
+// the same operands. The reference is fed the stream's own state at every step, so both round identical values
+// and differ only by float sums and activations (bound 1e-6 of the outputs' size; measured up to 2.2e-7); over
+// the whole run the stream stays within 2e-2 of full float64 precision (bfloat16 keeps 8 significant bits: ~4e-3
+// per operand; measured 3e-4 to 6e-3) and visibly away from it.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -256,12 +258,31 @@ int main() {
 #if defined(EIGEN_VECTORIZE_AVX512)
   test_load<Eigen::internal::Packet16f>("Packet16f");
 #endif
-  test_stream("simple_rnn_tanh", CellType::simple_rnn_tanh, false);
-  test_stream("simple_rnn_relu", CellType::simple_rnn_relu, false);
-  test_stream("lstm", CellType::lstm, false);
-  test_stream("lstm_peephole", CellType::lstm, true);
-  test_stream("gru", CellType::gru, false);
-  test_stream("gru_reset_before", CellType::gru_reset_before, false);
+  // Every kernel this build has: the portable one, and AVX512-BF16's where the build targets it.
+  for (const char* kernel : {"portable", "avx512_bf16"}) {
+    setenv("RNNFAST_BFLOAT16_KERNEL", kernel, 1);
+    const bool paired = rnnfast::detail::bfloat16_kernel() == rnnfast::detail::BfloatKernel::avx512_bf16;
+    if (std::string(kernel) == "avx512_bf16" && !paired) {
+      std::printf("note: this build has no AVX512-BF16 kernel\n");
+      continue;
+    }
+    const std::string k = std::string(" [") + kernel + "]";
+    test_stream(("simple_rnn_tanh" + k).c_str(), CellType::simple_rnn_tanh, false);
+    test_stream(("simple_rnn_relu" + k).c_str(), CellType::simple_rnn_relu, false);
+    test_stream(("lstm" + k).c_str(), CellType::lstm, false);
+    test_stream(("lstm_peephole" + k).c_str(), CellType::lstm, true);
+    test_stream(("gru" + k).c_str(), CellType::gru, false);
+    test_stream(("gru_reset_before" + k).c_str(), CellType::gru_reset_before, false);
+  }
+  setenv("RNNFAST_BFLOAT16_KERNEL", "fastest", 1);
+  bool refused = false;
+  try {
+    rnnfast::detail::bfloat16_kernel();
+  } catch (const std::invalid_argument&) {
+    refused = true;
+  }
+  check(refused, "an unknown RNNFAST_BFLOAT16_KERNEL is refused");
+  unsetenv("RNNFAST_BFLOAT16_KERNEL");
   test_refusals();
   std::printf("%s\n", g_failures == 0 ? "all bfloat16 tests passed" : "bfloat16 tests FAILED");
   return g_failures == 0 ? 0 : 1;

@@ -34,9 +34,16 @@ namespace rnnfast {
 
 template <class T>
 class Stream {
-  // The stacked step on bfloat16 weights; for T other than float an unused stand-in.
+  // The stacked step on bfloat16 weights, and on their row pairs for AVX512-BF16; for T other than float (or a
+  // build without AVX512-BF16) unused stand-ins.
   using BfloatStep =
       std::conditional_t<std::is_same_v<T, float>, StackedStep<float, detail::bfloat16>, StackedStep<T>>;
+#if defined(__AVX512BF16__)
+  using PairedStep =
+      std::conditional_t<std::is_same_v<T, float>, StackedStep<float, detail::paired_bfloat16>, StackedStep<T>>;
+#else
+  using PairedStep = StackedStep<T>;
+#endif
 
  public:
   // weights: kernel (input_size × G·units), recurrent_kernel (units × G·units), bias (bias_size(type, units)),
@@ -47,6 +54,7 @@ class Stream {
       : model_(make_model(type, input_size, units, weights, options, batch)), batch_(batch) {
     const Index scratch = model_->stacked         ? model_->stacked->scratch_width()
                           : model_->stacked_bfloat16 ? model_->stacked_bfloat16->scratch_width()
+                          : model_->stacked_paired   ? model_->stacked_paired->scratch_width()
                                                      : model_->saved_width;
     saved_.assign(static_cast<std::size_t>(std::max<Index>(1, batch * scratch)), T(0));
     state_.assign(static_cast<std::size_t>(4 * batch * units), T(0));  // h, c, and the next h, c
@@ -77,6 +85,9 @@ class Stream {
                     current_ == 1);
     else if (const auto& bf16 = model_->stacked_bfloat16)
       bf16->step(batch_, x, h_at(current_), c_at(current_), h_at(next_), c_at(next_), saved_.data(), current_ == 1);
+    else if (const auto& paired = model_->stacked_paired)
+      paired->step(batch_, x, h_at(current_), c_at(current_), h_at(next_), c_at(next_), saved_.data(),
+                   current_ == 1);
     else
       std::visit([&](const auto& cell) { step_with(cell, x); }, model_->cell);
     std::swap(current_, next_);
@@ -129,7 +140,10 @@ class Stream {
           if (!on_stacked)
             throw std::invalid_argument("rnnfast::Stream: bfloat16 precision takes a plain cell (no layer norm) "
                                         "and one row, or batch × units up to 64");
-          stacked_bfloat16.emplace(type, input_size, units, weights, options.peephole);
+          if (detail::bfloat16_kernel() == detail::BfloatKernel::avx512_bf16)
+            stacked_paired.emplace(type, input_size, units, weights, options.peephole);
+          else
+            stacked_bfloat16.emplace(type, input_size, units, weights, options.peephole);
           return;
         } else {
           throw std::invalid_argument("rnnfast::Stream: bfloat16 precision takes float weights");
@@ -165,6 +179,7 @@ class Stream {
     CellWeights<T> weights;                                    // views of the copies above
     std::optional<StackedStep<T>> stacked;                     // the fast path of the plain cells
     std::optional<BfloatStep> stacked_bfloat16;                // the same, on bfloat16 weights (Precision)
+    std::optional<PairedStep> stacked_paired;                  // or on their row pairs (AVX512-BF16)
   };
   // The sizes checked before anything is sized from them.
   static std::shared_ptr<const Model> make_model(CellType type, Index input_size, Index units,

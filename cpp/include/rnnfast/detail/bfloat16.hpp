@@ -5,7 +5,10 @@
 
 #include <Eigen/Core>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 #include <type_traits>
 
 #if defined(__SSE2__)
@@ -15,6 +18,12 @@
 namespace rnnfast::detail {
 
 struct bfloat16 {
+  std::uint16_t bits = 0;
+};
+
+// bfloat16 weights whose rows are stored in pairs for AVX512-BF16's dot products of pairs (vdpbf16ps): rows 2p
+// and 2p + 1 interleaved, value j of row 2p at 2j and of row 2p + 1 at 2j + 1 of the pair's storage.
+struct paired_bfloat16 {
   std::uint16_t bits = 0;
 };
 
@@ -35,6 +44,35 @@ inline float to_float(bfloat16 b) noexcept {
 
 // v rounded to the nearest bfloat16, as a float32.
 inline float round_to_bfloat16(float v) noexcept { return to_float(to_bfloat16(v)); }
+
+// Two values rounded to bfloat16 side by side in the 32 bits of a float, as vdpbf16ps reads a pair: `first` in
+// the low half. (Carried as a float so that it broadcasts as one.)
+inline float bfloat16_pair(float first, float second) noexcept {
+  const std::uint32_t u = std::uint32_t(to_bfloat16(first).bits) | (std::uint32_t(to_bfloat16(second).bits) << 16);
+  float v;
+  std::memcpy(&v, &u, sizeof v);
+  return v;
+}
+
+// The kernel of bfloat16 products: the widening loads and float FMAs of any CPU (portable), or AVX512-BF16's dot
+// products of pairs where the build targets it. The environment variable RNNFAST_BFLOAT16_KERNEL=portable caps
+// the choice (so both can be tested on one machine); any other value than portable or avx512_bf16 is refused.
+enum class BfloatKernel { portable, avx512_bf16 };
+
+inline BfloatKernel bfloat16_kernel() {
+#if defined(__AVX512BF16__)
+  constexpr BfloatKernel best = BfloatKernel::avx512_bf16;
+#else
+  constexpr BfloatKernel best = BfloatKernel::portable;
+#endif
+  const char* cap = std::getenv("RNNFAST_BFLOAT16_KERNEL");
+  if (cap == nullptr || *cap == '\0') return best;
+  const std::string value(cap);
+  if (value == "portable") return BfloatKernel::portable;
+  if (value == "avx512_bf16") return best;
+  throw std::invalid_argument("rnnfast: RNNFAST_BFLOAT16_KERNEL must be portable or avx512_bf16, got '" + value +
+                              "'");
+}
 
 #if defined(__GNUC__)
 #pragma GCC diagnostic push

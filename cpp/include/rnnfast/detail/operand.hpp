@@ -20,6 +20,8 @@ struct Operand<T, T> {
   using stored = T;
   // Whether the activations a product multiplies with these weights enter it rounded (activation()).
   static constexpr bool rounds_activations = false;
+  // Rows stored together (interleaved), and activations read together: 1, or 2 for pairs (paired_bfloat16).
+  static constexpr int row_group = 1;
   // n values of `from` into packed storage.
   static void pack(const T* from, std::ptrdiff_t n, stored* to) { std::copy(from, from + n, to); }
   static stored pack_one(T v) { return v; }
@@ -30,6 +32,10 @@ struct Operand<T, T> {
   }
   // An activation (an input or a state) as it enters a product with these weights.
   static T activation(T v) { return v; }
+  // n activations as the products read them: v itself here; else written to `out` (activation_slots(n) values;
+  // `out` may be v).
+  static const T* activations(const T* v, std::ptrdiff_t, T*) { return v; }
+  static std::ptrdiff_t activation_slots(std::ptrdiff_t n) { return n; }
 };
 
 // Weights stored as bfloat16, multiplied in float32: the products of mixed_bfloat16, whose operands — weights and
@@ -39,6 +45,7 @@ template <>
 struct Operand<float, bfloat16> {
   using stored = bfloat16;
   static constexpr bool rounds_activations = true;
+  static constexpr int row_group = 1;
   static void pack(const float* from, std::ptrdiff_t n, stored* to) {
     for (std::ptrdiff_t i = 0; i < n; ++i) to[i] = to_bfloat16(from[i]);
   }
@@ -48,6 +55,38 @@ struct Operand<float, bfloat16> {
     return load_bfloat16<P>(p);
   }
   static float activation(float v) { return round_to_bfloat16(v); }
+  static const float* activations(const float* v, std::ptrdiff_t n, float* out) {
+    for (std::ptrdiff_t k = 0; k < n; ++k) out[k] = round_to_bfloat16(v[k]);
+    return out;
+  }
+  static std::ptrdiff_t activation_slots(std::ptrdiff_t n) { return n; }
 };
+
+#if defined(__AVX512BF16__)
+// bfloat16 weights in row pairs, multiplied by AVX512-BF16's dot products of pairs (vdpbf16ps: two products of
+// bfloat16 values summed into each float lane per instruction, twice the float FMA rate); activations read in
+// pairs too. The same numbers as Operand<float, bfloat16> up to the order of the sums (and subnormal operands,
+// which the instruction treats as zero).
+template <>
+struct Operand<float, paired_bfloat16> {
+  using stored = paired_bfloat16;
+  static constexpr bool rounds_activations = true;
+  static constexpr int row_group = 2;
+  static stored pack_one(float v) { return {to_bfloat16(v).bits}; }
+  static float activation(float v) { return round_to_bfloat16(v); }
+  // Pair p of the n activations (rounded; the last one with 0 when n is odd) in out[p], a float's 32 bits: the
+  // bfloat16 values in order, 16 at a time by vcvtneps2bf16 (which reads subnormal inputs as zero). out may be v
+  // (each store lands on values already read).
+  static const float* activations(const float* v, std::ptrdiff_t n, float* out) {
+    std::ptrdiff_t k = 0;
+    for (; k + 16 <= n; k += 16)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + k / 2),
+                          (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(v + k)));
+    for (; k < n; k += 2) out[k / 2] = bfloat16_pair(v[k], k + 1 < n ? v[k + 1] : 0.f);
+    return out;
+  }
+  static std::ptrdiff_t activation_slots(std::ptrdiff_t n) { return (n + 1) / 2; }
+};
+#endif
 
 }  // namespace rnnfast::detail

@@ -101,9 +101,9 @@ class StackedStep {
     const Index W = block_units(), panel = blocks_ * W;  // values of one gate's row, over every block
     const int G = gate_count(type_);
     const bool split = type_ == CellType::gru_reset_before;  // h̃'s recurrent rows are separate
-    input_.resize(static_cast<std::size_t>(input_size * G * panel));
-    recurrent_.resize(static_cast<std::size_t>(units * (split ? 2 : G) * panel));
-    candidate_.resize(static_cast<std::size_t>(split ? units * panel : 0));
+    input_.resize(static_cast<std::size_t>(stored_rows(input_size) * G * panel));
+    recurrent_.resize(static_cast<std::size_t>(stored_rows(units) * (split ? 2 : G) * panel));
+    candidate_.resize(static_cast<std::size_t>(split ? stored_rows(units) * panel : 0));
     bias_.resize(static_cast<std::size_t>((type_ == CellType::gru ? 4 : G) * panel));
     peephole_w_.resize(static_cast<std::size_t>(peephole ? 3 * panel : 0));
   }
@@ -121,7 +121,8 @@ class StackedStep {
   // Scratch the step needs per row: GRU with reset_before z, x_h and r⊙h_{t-1} of every unit; weights that round
   // the activations entering their products (Operand::rounds_activations), x and h_{t-1} rounded.
   Index scratch_width() const noexcept {
-    return kernel_scratch_width() + (Rows::rounds_activations ? input_size_ + units_ : 0);
+    return kernel_scratch_width() +
+           (Rows::rounds_activations ? Rows::activation_slots(input_size_) + Rows::activation_slots(units_) : 0);
   }
 
   // One step of `rows` rows: x (rows × D), h_prev and c_prev (rows × H; c for an LSTM only) in; h, c out (rows ×
@@ -140,10 +141,8 @@ class StackedStep {
       const T* h_product = h_row;
       if constexpr (Rows::rounds_activations) {  // the products' operands, once for every block
         T* rounded = row_scratch + kernel_scratch_width();
-        for (Index k = 0; k < input_size_; ++k) rounded[k] = Rows::activation(x_row[k]);
-        for (Index k = 0; k < units_; ++k) rounded[input_size_ + k] = Rows::activation(h_row[k]);
-        x_product = rounded;
-        h_product = rounded + input_size_;
+        x_product = Rows::activations(x_row, input_size_, rounded);
+        h_product = Rows::activations(h_row, units_, rounded + Rows::activation_slots(input_size_));
       }
       kernel_(w, x_product, h_row, h_product, c_prev == nullptr ? nullptr : c_prev + r * units_, h + r * units_,
               c == nullptr ? nullptr : c + r * units_, row_scratch, 0, blocks_, reverse);
@@ -168,13 +167,18 @@ class StackedStep {
   using Kernel = detail::StackedKernel<T, O>;
   using Rows = detail::Operand<T, O>;
 
+  // Rows as stored: a multiple of the operand's row group, zero rows past the last.
+  static Index stored_rows(Index rows) noexcept {
+    return (rows + Rows::row_group - 1) / Rows::row_group * Rows::row_group;
+  }
   Index kernel_scratch_width() const noexcept {
     return type_ == CellType::gru_reset_before ? 3 * padded_units() : 0;
   }
 
   detail::StackedWeights<T, O> weights() const noexcept {
     return {input_.data(), recurrent_.data(), candidate_.data(), bias_.data(), peephole_w_.data(),
-            input_size_,   units_,            blocks_,           block_units()};
+            input_size_,   units_,            blocks_,           block_units(), stored_rows(input_size_),
+            stored_rows(units_)};
   }
   Index block_units() const noexcept { return packets_per_block_ * lane_count_; }
   Index padded_units() const noexcept { return blocks_ * block_units(); }
@@ -251,16 +255,23 @@ class StackedStep {
     const Index D = input_size_, H = units_, W = block_units();
     const int G = gate_count(type_);
     // Row k of block b for gates [g0, g0 + n) of m (rows × G·H): n × W values of M[k, g·H + units of b], zero
-    // past H. Blocks follow each other, rows × n × W values each.
+    // past H. Blocks follow each other, stored_rows(rows) × n × W values each; rows in groups of the operand's
+    // row_group, interleaved (value j of row k of a group at j·row_group + k % row_group), zero rows past the
+    // last.
     auto put_rows = [&](WeightRows& out, const T* m, Index rows, int g0, int n) {
+      constexpr Index group = Rows::row_group;
+      const Index width = n * W;
       for (Index b = b0; b < b1; ++b) {
         const auto [u0, u1] = units_of_blocks(b, b + 1);
-        O* to = out.data() + b * rows * n * W;
-        for (Index k = 0; k < rows; ++k)
-          for (int g = g0; g < g0 + n; ++g, to += W) {
-            Rows::pack(m + k * G * H + g * H + u0, u1 - u0, to);
-            std::fill(to + (u1 - u0), to + W, Rows::pack_one(T(0)));
-          }
+        O* block = out.data() + b * stored_rows(rows) * width;
+        for (Index k = 0; k < stored_rows(rows); ++k) {
+          O* row = block + (k / group) * group * width + k % group;
+          for (int g = g0; g < g0 + n; ++g)
+            for (Index j = 0; j < W; ++j) {
+              const bool value = k < rows && u0 + j < u1;
+              row[((g - g0) * W + j) * group] = Rows::pack_one(value ? m[k * G * H + g * H + u0 + j] : T(0));
+            }
+        }
       }
     };
     // A vector of n gates' values (bias, peepholes; v[g·H + j]) in the same order: block b, then its n × W values.

@@ -26,6 +26,8 @@ namespace rnnfast::detail {
 // StackedStep's packed weights, as its kernels read them. Per block: input D rows, recurrent H rows, of G gates ×
 // NB packets (GRU reset_before: recurrent of z and r, candidate H rows of h̃); bias G × NB packets (GRU
 // reset_after: 4, z and r with both biases summed, then h̃'s input and recurrent bias); peephole 3 × NB packets.
+// Rows are stored in groups of Operand<T, O>::row_group (zero rows past D or H), input_rows and recurrent_rows
+// of them per block.
 template <class T, class O>
 struct StackedWeights {
   const O* input = nullptr;
@@ -34,6 +36,7 @@ struct StackedWeights {
   const T* bias = nullptr;
   const T* peephole = nullptr;
   Index input_size = 0, units = 0, blocks = 0, block_units = 0;
+  Index input_rows = 0, recurrent_rows = 0;
   Index padded_units() const { return blocks * block_units; }
 };
 
@@ -59,25 +62,64 @@ struct Sums {
     }
   }
   // n rows of v[k] · (the packets of row k), packet i of a row adding to slot Slots[i]. Row k at m + k·width.
+  // v as Operand<T, O>::activations gives it (pairs, for weights in row pairs).
   template <int... Slots>
-  void add(const T* v, Index n, const O* m, std::integer_sequence<int, Slots...>) {
+  void add(const T* v, Index n, const O* m, std::integer_sequence<int, Slots...> slots) {
     using namespace Eigen::internal;
     constexpr Index width = sizeof...(Slots) * L;
-    Index k = 0;
-    for (; k + S <= n; k += S)
-      for (int s = 0; s < S; ++s) {
-        const P vk = pset1<P>(v[k + s]);
-        const O* row = m + (k + s) * width;
+    if constexpr (Operand<T, O>::row_group == 2) {
+      add_pairs(v, (n + 1) / 2, m, slots);
+    } else {
+      Index k = 0;
+      for (; k + S <= n; k += S)
+        for (int s = 0; s < S; ++s) {
+          const P vk = pset1<P>(v[k + s]);
+          const O* row = m + (k + s) * width;
+          int i = 0;
+          ((part[s][Slots] = pmadd(vk, Operand<T, O>::template load<P>(row + (i++) * L), part[s][Slots])), ...);
+        }
+      for (int s = 0; k < n; ++k, ++s) {  // the rest, one chain each
+        const P vk = pset1<P>(v[k]);
+        const O* row = m + k * width;
         int i = 0;
         ((part[s][Slots] = pmadd(vk, Operand<T, O>::template load<P>(row + (i++) * L), part[s][Slots])), ...);
       }
-    for (int s = 0; k < n; ++k, ++s) {  // the rest, one chain each
-      const P vk = pset1<P>(v[k]);
-      const O* row = m + k * width;
-      int i = 0;
-      ((part[s][Slots] = pmadd(vk, Operand<T, O>::template load<P>(row + (i++) * L), part[s][Slots])), ...);
     }
   }
+#if defined(__AVX512BF16__)
+  // Row pairs: pair p of v (two bfloat16 in a float's bits) · the pair's interleaved packets, one vdpbf16ps each.
+  template <int... Slots>
+  void add_pairs(const T* v, Index pairs, const O* m, std::integer_sequence<int, Slots...>) {
+    constexpr Index width = sizeof...(Slots) * L;  // values of a row; a pair's storage is twice that
+    auto dot = [](P acc, P pair, const O* row) {  // acc + the L lanes' pairs of products (row: aligned)
+      if constexpr (L == 16)
+        return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_castps_si512(pair), (__m512bh)_mm512_load_si512(row));
+      else if constexpr (L == 8)
+        return _mm256_dpbf16_ps(acc, (__m256bh)_mm256_castps_si256(pair),
+                                (__m256bh)_mm256_load_si256(reinterpret_cast<const __m256i*>(row)));
+      else
+        return _mm_dpbf16_ps(acc, (__m128bh)_mm_castps_si128(pair),
+                             (__m128bh)_mm_load_si128(reinterpret_cast<const __m128i*>(row)));
+    };
+    Index p = 0;
+    for (; p + S <= pairs; p += S)
+      for (int s = 0; s < S; ++s) {
+        const P vp = Eigen::internal::pset1<P>(v[p + s]);
+        const O* row = m + (p + s) * 2 * width;
+        int i = 0;
+        ((part[s][Slots] = dot(part[s][Slots], vp, row + (i++) * 2 * L)), ...);
+      }
+    for (int s = 0; p < pairs; ++p, ++s) {
+      const P vp = Eigen::internal::pset1<P>(v[p]);
+      const O* row = m + p * 2 * width;
+      int i = 0;
+      ((part[s][Slots] = dot(part[s][Slots], vp, row + (i++) * 2 * L)), ...);
+    }
+  }
+#else
+  template <class... Unused>
+  void add_pairs(const Unused&...) {}
+#endif
   // The step's x·W (gate g's H values at xw + g·H), packet i of the units from u0 adding to slot Slots[i]
   // (packet i: gate i / NB, lanes from u0 + (i % NB)·L).
   template <int NB, int... Slots>
@@ -139,7 +181,7 @@ void Sums<P, A, O>::add_product(const T* xw, Index H, Index u0, std::integer_seq
 template <int NB, bool FromProduct, class T, class O, class S, class Slots>
 inline void add_input(const StackedWeights<T, O>& w, S& sums, const T* x, Index b, int gates, Slots slots) {
   if constexpr (FromProduct) sums.template add_product<NB>(x, w.units, b * w.block_units, slots);
-  else sums.add(x, w.input_size, w.input + b * w.input_size * gates * w.block_units, slots);
+  else sums.add(x, w.input_size, w.input + b * w.input_rows * gates * w.block_units, slots);
 }
 
 // A stacked-step kernel: one row's step for blocks [b0, b1) (see StackedStep::step_from_product). h_product is

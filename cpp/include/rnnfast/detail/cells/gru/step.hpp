@@ -22,7 +22,7 @@ void reset_after_kernel(const StackedWeights<T, O>& w, const T* x, const T* h_pr
     const Index b = block_at(j, b0, b1, reverse);
     Sums<P, 4 * NB, O> sums(w.bias + b * 4 * W);
     add_input<NB, FromProduct>(w, sums, x, b, 3, SlotsOf<NB, 0, 1, 2>{});
-    sums.add(h_product, H, w.recurrent + b * H * 3 * W, SlotsOf<NB, 0, 1, 3>{});
+    sums.add(h_product, H, w.recurrent + b * w.recurrent_rows * 3 * W, SlotsOf<NB, 0, 1, 3>{});
     for (int n = 0; n < NB; ++n) {
       const Index u = b * W + n * L;
       const Gates<P> s = reset_after(sums.total(n), sums.total(NB + n), sums.total(2 * NB + n),
@@ -46,7 +46,7 @@ void reset_before_kernel(const StackedWeights<T, O>& w, const T* x, const T* h_p
   for (Index b = 0; b < w.blocks; ++b) {
     Sums<P, 3 * NB, O> sums(w.bias + b * 3 * W);
     add_input<NB, FromProduct>(w, sums, x, b, 3, SlotsOf<NB, 0, 1, 2>{});
-    sums.add(h_product, H, w.recurrent + b * H * 2 * W, SlotsOf<NB, 0, 1>{});
+    sums.add(h_product, H, w.recurrent + b * w.recurrent_rows * 2 * W, SlotsOf<NB, 0, 1>{});
     for (int n = 0; n < NB; ++n) {
       const Index u = b * W + n * L;
       const ResetGates<P> s = reset_gates(sums.total(n), sums.total(NB + n), load_lanes<P>(h_prev, u, H));
@@ -55,11 +55,10 @@ void reset_before_kernel(const StackedWeights<T, O>& w, const T* x, const T* h_p
       pstoreu(rh + u, s.reset_h);
     }
   }
-  if constexpr (Operand<T, O>::rounds_activations)  // r⊙h_{t-1} enters the candidate's product
-    for (Index u = 0; u < Hp; ++u) rh[u] = Operand<T, O>::activation(rh[u]);
+  Operand<T, O>::activations(rh, Hp, rh);  // r⊙h_{t-1} as the candidate's product reads it
   for (Index b = 0; b < w.blocks; ++b) {
     Sums<P, NB, O> sums(xh_all + b * W);
-    sums.add(rh, H, w.candidate + b * H * W, SlotsOf<NB, 0>{});
+    sums.add(rh, H, w.candidate + b * w.recurrent_rows * W, SlotsOf<NB, 0>{});
     for (int n = 0; n < NB; ++n) {
       const Index u = b * W + n * L;
       store_lanes<P>(h, u, H, state(ploadu<P>(z_all + u), candidate(sums.total(n)), load_lanes<P>(h_prev, u, H)));

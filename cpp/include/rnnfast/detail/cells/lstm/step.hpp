@@ -21,7 +21,7 @@ void step_kernel(const StackedWeights<T, O>& w, const T* x, const T*, const T* h
     const Index b = block_at(j, b0, b1, reverse);
     Sums<P, 4 * NB, O> sums(w.bias + b * 4 * W);
     add_input<NB, FromProduct>(w, sums, x, b, 4, SlotsOf<NB, 0, 1, 2, 3>{});
-    sums.add(h_product, H, w.recurrent + b * H * 4 * W, SlotsOf<NB, 0, 1, 2, 3>{});
+    sums.add(h_product, H, w.recurrent + b * w.recurrent_rows * 4 * W, SlotsOf<NB, 0, 1, 2, 3>{});
     const T* p = Peephole ? w.peephole + b * 3 * W : nullptr;
     for (int n = 0; n < NB; ++n) {
       const Index u = b * W + n * L;

@@ -22,7 +22,7 @@ void step_kernel(const StackedWeights<T, O>& w, const T* x, const T*, const T* h
     const Index b = block_at(j, b0, b1, reverse);
     Sums<P, NB, O> sums(w.bias + b * W);
     add_input<NB, FromProduct>(w, sums, x, b, 1, SlotsOf<NB, 0>{});
-    sums.add(h_product, H, w.recurrent + b * H * W, SlotsOf<NB, 0>{});
+    sums.add(h_product, H, w.recurrent + b * w.recurrent_rows * W, SlotsOf<NB, 0>{});
     for (int n = 0; n < NB; ++n) store_lanes<P>(h, b * W + n * L, H, activate<Act>(sums.total(n)));
   }
 }
