@@ -520,15 +520,16 @@ def plot_cases(run: dict, cell: str, path: Path) -> bool:
     return True
 
 
-def _cpp_stream(micro: dict | None) -> dict:
-    """{(cell, hidden): ns} of micro.cpp's Stream/<cell>/H<h>: Google Benchmark's median aggregate where the run had
-    repetitions, else the median of the repetitions' (or the single run's) figures."""
+def _cpp_stream(micro: dict | None, family: str = "Stream") -> dict:
+    """{(cell, hidden): ns} of micro.cpp's <family>/<cell>/H<h> (Stream, StreamBfloat16, ...): Google Benchmark's
+    median aggregate where the run had repetitions, else the median of the repetitions' (or the single run's)
+    figures."""
     if micro is None:
         return {}
     medians: dict = {}
     runs: dict = {}
     for x in micro["records"]:
-        if x.get("family") != "Stream" or x["statistic"] not in ("median", "iteration"):
+        if x.get("family") != family or x["statistic"] not in ("median", "iteration"):
             continue
         key = (x["cell"], x["hidden"])
         ns = x["value"] * {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}[x["unit"]]
@@ -683,6 +684,27 @@ def machine_section(slug: str, runs: list[dict], out: Path) -> list[str]:
                   "|---|" + "---|" * len(hidden)]
         for cell in cells:
             lines.append(f"| {cell} | " + " | ".join(fmt(cpp.get((cell, h)), 1) for h in hidden) + " |")
+    bf16 = _cpp_stream(micro, "StreamBfloat16")
+    if micro and bf16:
+        portable = _cpp_stream(micro, "StreamBfloat16Portable")
+        hidden = sorted({h for _, h in bf16})
+        lines += ["", "### C++ streaming step in bfloat16", "", measured_on(micro), "",
+                  "`micro.cpp`'s `StreamBfloat16/<cell>/H<h>` (the build's best kernel: AVX512-BF16's dot products "
+                  "where the build targets them) and `StreamBfloat16Portable` (bfloat16 widened, float FMAs) against "
+                  "float32's `Stream`, in the same run; ns per step, and in brackets the time over float32's.", "",
+                  "| cell | kernel | " + " | ".join(f"H = {h}" for h in hidden) + " |",
+                  "|---|---|" + "---|" * len(hidden)]
+
+        def cell_of(ns: float | None, h: int, cell: str) -> str:
+            base = cpp.get((cell, h))
+            return "—" if ns is None else fmt(ns, 1) + (f" ({ns / base:.2f})" if base else "")
+
+        for cell in sorted({c for c, _ in bf16}, key=_cell_order):
+            for kernel, data in (("float32", cpp), ("bfloat16", bf16), ("bfloat16, portable", portable)):
+                if any((cell, h) in data for h in hidden):
+                    row = [fmt(data.get((cell, h)), 1) if kernel == "float32" else cell_of(data.get((cell, h)), h, cell)
+                           for h in hidden]
+                    lines.append(f"| {cell} | {kernel} | " + " | ".join(row) + " |")
     name = f"{slug}-step-latency.png"
     if (steps or cpp) and plot_step_latency(steps, cpp, out / name):
         lines += ["", f"![Step latency against the hidden size, per engine]({name})", "",

@@ -75,6 +75,11 @@ def synthetic_micro(started) -> dict:
                                    "repetitions": 3, "threads": 1, "aggregate_name": stat, "aggregate_unit": unit,
                                    "iterations": 3, "real_time": base * h / 8 * 1.1 if stat == "median" else 0.05,
                                    "cpu_time": base * h / 8, "time_unit": "ns"})
+    for family, factor in (("StreamBfloat16", 0.5), ("StreamBfloat16Portable", 0.75)):
+        name = f"{family}/lstm/H128"
+        benchmarks.append({"name": name, "run_name": name, "run_type": "iteration", "repetitions": 1,
+                           "repetition_index": 0, "threads": 1, "iterations": 1000, "real_time": 640.0 * factor,
+                           "cpu_time": 640.0 * factor, "time_unit": "ns"})
     benchmarks.append({"name": "Forward/lstm/b/threads:2/real_time", "run_name": "Forward/lstm/b/threads:2/real_time",
                        "run_type": "iteration", "repetitions": 1, "repetition_index": 0, "threads": 1,
                        "iterations": 20, "real_time": 17.0, "cpu_time": 30.0, "time_unit": "ms", "FLOP/s": 4e11})
@@ -130,6 +135,9 @@ def test_report_writes_tables_and_plots(results, tmp_path, capsys):
     assert "| peephole | 1 | 120.0 | 100.0 | 1.20 | — | — |" in text
     assert "| LSTM | 59.0 | 177.0 | 3.00x |" in text and "| GRU | 50.0 | — | — |" in text
     assert "| lstm | 44.0 | 88.0 | 176.0 | 352.0 | 704.0 |" in text  # the repetitions' median aggregate
+    # bfloat16 against float32's median at H = 128 (704 ns), the other sizes not measured
+    assert "| lstm | float32 | 704.0 |" in text
+    assert "| lstm | bfloat16 | 320.0 (0.45) |" in text and "| lstm | bfloat16, portable | 480.0 (0.68) |" in text
     assert "Measured on" in text and "rnnfast 0.1.0 C++" in text
     images = [line[line.index("](") + 2:-1] for line in text.splitlines() if line.startswith("![")]
     assert len(images) == 3  # LSTM and GRU bars, the step latency
