@@ -154,11 +154,14 @@ struct Reference {
 struct Errors {
   double step = 0;   // against the rounding reference fed the stream's state
   double drift = 0;  // against full float64 precision over the run
+  double largest = 0;  // the largest output at full precision
 };
 
 Errors stream_errors(CellType type, bool peephole, Index B, Index D, Index H) {
   const Index steps = 12, G = rnnfast::gate_count(type) * H;
-  Reference ref{type, peephole, D, H, random_vector(D * G, 1, 0.5), random_vector(H * G, 2, 1.5 / std::sqrt(H)),
+  // W's scale shrinks with many inputs, so that x·W stays of the same size whatever D
+  const double w_scale = 0.5 / std::sqrt(std::max(1.0, D / 3.0));
+  Reference ref{type, peephole, D, H, random_vector(D * G, 1, w_scale), random_vector(H * G, 2, 1.5 / std::sqrt(H)),
                 random_vector(rnnfast::bias_size(type, H), 3, 0.5), random_vector(3 * H, 4, 0.5), true};
   Reference exact = ref;
   exact.rounded = false;
@@ -198,14 +201,17 @@ Errors stream_errors(CellType type, bool peephole, Index B, Index D, Index H) {
       e.step = std::max(e.step, std::abs(double(out[i]) - h_next[i]));
       if (lstm) e.step = std::max(e.step, std::abs(double(stream.c()[i]) - c_next[i]));
       e.drift = std::max(e.drift, std::abs(double(out[i]) - h_exact[i]));
+      e.largest = std::max(e.largest, std::abs(h_exact[i]));
     }
   }
-  return {e.step / scale, e.drift / scale};
+  return {e.step / scale, e.drift / scale, e.largest};
 }
 
 void test_stream(const char* name, CellType type, bool peephole) {
+  // Small weights are held in float, larger ones (past L1 as float: from about 64 units, or many inputs) stored
+  // as bfloat16 or in row pairs: the sizes cover all three, odd row counts included.
   for (Index B : {1, 2})
-    for (Index D : {1, 3})
+    for (Index D : {1, 3, 257})
       for (Index H : {1, 5, 16, 24, 32, 64, 96, 128}) {
         if (B * H > 64 && B > 1) continue;  // bfloat16 streams run on the stacked kernel (one row or few units)
         const std::string what = std::string(name) + " B=" + std::to_string(B) + " D=" + std::to_string(D) +
@@ -214,8 +220,10 @@ void test_stream(const char* name, CellType type, bool peephole) {
         check(e.step < 1e-6,
               what + ": bfloat16 step differs from the rounding reference by " + std::to_string(e.step));
         check(e.drift < 2e-2, what + ": bfloat16 stream drifts from float64 by " + std::to_string(e.drift));
-        // and it does round: float32 products would stay within ~1e-6 of float64 here
-        check(e.drift > 1e-5, what + ": bfloat16 stream equals float64 to " + std::to_string(e.drift));
+        // and it does round: float32 products would stay within ~1e-6 of float64 here (where the outputs are not
+        // all zero, as a relu unit's may be)
+        check(e.drift > 1e-5 || e.largest < 1e-3, what + ": bfloat16 stream equals float64 to " +
+                                                      std::to_string(e.drift));
       }
 }
 

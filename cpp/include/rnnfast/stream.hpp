@@ -34,16 +34,20 @@ namespace rnnfast {
 
 template <class T>
 class Stream {
-  // The stacked step on bfloat16 weights, and on their row pairs for AVX512-BF16; for T other than float (or a
-  // build without AVX512-BF16) unused stand-ins.
-  using BfloatStep =
-      std::conditional_t<std::is_same_v<T, float>, StackedStep<float, detail::bfloat16>, StackedStep<T>>;
+  // The stacked step on weights stored as O, for T = float; for other T (where only StackedStep<T> runs) an
+  // unused stand-in.
+  template <class O>
+  using FloatStep = std::conditional_t<std::is_same_v<T, float>, StackedStep<float, O>, StackedStep<T>>;
 #if defined(__AVX512BF16__)
-  using PairedStep =
-      std::conditional_t<std::is_same_v<T, float>, StackedStep<float, detail::paired_bfloat16>, StackedStep<T>>;
+  using PairedStep = FloatStep<detail::paired_bfloat16>;
 #else
   using PairedStep = StackedStep<T>;
 #endif
+  // The stacked steps (the fast path of the plain cells): full precision; bfloat16 held in float (small weights),
+  // stored as bfloat16, or in row pairs for AVX512-BF16 (Precision::bfloat16); none: the generic step.
+  enum StackedKind : std::size_t { none, full, bfloat16_in_float, bfloat16, bfloat16_pairs };
+  using Stacked = std::variant<std::monostate, StackedStep<T>, FloatStep<detail::rounded_float>,
+                               FloatStep<detail::bfloat16>, PairedStep>;
 
  public:
   // weights: kernel (input_size × G·units), recurrent_kernel (units × G·units), bias (bias_size(type, units)),
@@ -52,10 +56,12 @@ class Stream {
   Stream(CellType type, Index input_size, Index units, const CellWeights<T>& weights, CellOptions options = {},
          Index batch = 1)
       : model_(make_model(type, input_size, units, weights, options, batch)), batch_(batch) {
-    const Index scratch = model_->stacked         ? model_->stacked->scratch_width()
-                          : model_->stacked_bfloat16 ? model_->stacked_bfloat16->scratch_width()
-                          : model_->stacked_paired   ? model_->stacked_paired->scratch_width()
-                                                     : model_->saved_width;
+    const Index scratch = std::visit(
+        [&](const auto& stacked) {
+          if constexpr (std::is_same_v<std::decay_t<decltype(stacked)>, std::monostate>) return model_->saved_width;
+          else return stacked.scratch_width();
+        },
+        model_->stacked);
     saved_.assign(static_cast<std::size_t>(std::max<Index>(1, batch * scratch)), T(0));
     state_.assign(static_cast<std::size_t>(4 * batch * units), T(0));  // h, c, and the next h, c
   }
@@ -79,17 +85,15 @@ class Stream {
 
   // One time step: x is batch × input_size (row-major), y gets the new h, batch × units.
   void step(const T* x, T* y) noexcept {
-    // every other step runs over the blocks backwards (see StackedStep::step)
-    if (const auto& stacked = model_->stacked)
-      stacked->step(batch_, x, h_at(current_), c_at(current_), h_at(next_), c_at(next_), saved_.data(),
-                    current_ == 1);
-    else if (const auto& bf16 = model_->stacked_bfloat16)
-      bf16->step(batch_, x, h_at(current_), c_at(current_), h_at(next_), c_at(next_), saved_.data(), current_ == 1);
-    else if (const auto& paired = model_->stacked_paired)
-      paired->step(batch_, x, h_at(current_), c_at(current_), h_at(next_), c_at(next_), saved_.data(),
-                   current_ == 1);
-    else
-      std::visit([&](const auto& cell) { step_with(cell, x); }, model_->cell);
+    std::visit(
+        [&](const auto& stacked) {
+          if constexpr (std::is_same_v<std::decay_t<decltype(stacked)>, std::monostate>)
+            std::visit([&](const auto& cell) { step_with(cell, x); }, model_->cell);
+          else  // every other step runs over the blocks backwards (see StackedStep::step)
+            stacked.step(batch_, x, h_at(current_), c_at(current_), h_at(next_), c_at(next_), saved_.data(),
+                         current_ == 1);
+        },
+        model_->stacked);
     std::swap(current_, next_);
     std::copy(h_at(current_), h_at(current_) + batch_ * units(), y);
   }
@@ -140,17 +144,22 @@ class Stream {
           if (!on_stacked)
             throw std::invalid_argument("rnnfast::Stream: bfloat16 precision takes a plain cell (no layer norm) "
                                         "and one row, or batch × units up to 64");
-          if (detail::bfloat16_kernel() == detail::BfloatKernel::avx512_bf16)
-            stacked_paired.emplace(type, input_size, units, weights, options.peephole);
+          // Weights that fit in L1 as float: their bytes do not bound a step, so they are held in float (no widening
+          // at each load, no longer dot-product chains); larger ones as bfloat16, half the bytes to read.
+          const Index float_bytes = (input_size + units) * gates * units * Index(sizeof(float));
+          if (float_bytes <= detail::l1_data_cache_bytes() * 9 / 10)
+            stacked.template emplace<bfloat16_in_float>(type, input_size, units, weights, options.peephole);
+          else if (detail::bfloat16_kernel() == detail::BfloatKernel::avx512_bf16)
+            stacked.template emplace<bfloat16_pairs>(type, input_size, units, weights, options.peephole);
           else
-            stacked_bfloat16.emplace(type, input_size, units, weights, options.peephole);
+            stacked.template emplace<bfloat16>(type, input_size, units, weights, options.peephole);
           return;
         } else {
           throw std::invalid_argument("rnnfast::Stream: bfloat16 precision takes float weights");
         }
       }
       if (on_stacked) {
-        stacked.emplace(type, input_size, units, weights, options.peephole);
+        stacked.template emplace<full>(type, input_size, units, weights, options.peephole);
         return;  // the generic step's packed weights are not needed
       }
       packed_u.resize(static_cast<std::size_t>(PackedGates<T>::size(gates, units, units)));
@@ -177,9 +186,7 @@ class Stream {
     detail::AlignedVector<T> packed_u, packed_w;
     PackedGates<T> u{nullptr, 1, 1, 1}, wk{nullptr, 1, 1, 1};  // views of the packed weights
     CellWeights<T> weights;                                    // views of the copies above
-    std::optional<StackedStep<T>> stacked;                     // the fast path of the plain cells
-    std::optional<BfloatStep> stacked_bfloat16;                // the same, on bfloat16 weights (Precision)
-    std::optional<PairedStep> stacked_paired;                  // or on their row pairs (AVX512-BF16)
+    Stacked stacked;                                           // the fast path of the plain cells
   };
   // The sizes checked before anything is sized from them.
   static std::shared_ptr<const Model> make_model(CellType type, Index input_size, Index units,

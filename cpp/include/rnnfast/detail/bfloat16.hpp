@@ -21,6 +21,12 @@ struct bfloat16 {
   std::uint16_t bits = 0;
 };
 
+// bfloat16 values held as float32: weights rounded to bfloat16 once and multiplied at the float FMAs' speed, for
+// weights small enough that their bytes do not bound a step.
+struct rounded_float {
+  float value = 0;
+};
+
 // bfloat16 weights whose rows are stored in pairs for AVX512-BF16's dot products of pairs (vdpbf16ps): rows 2p
 // and 2p + 1 interleaved, value j of row 2p at 2j and of row 2p + 1 at 2j + 1 of the pair's storage.
 struct paired_bfloat16 {
@@ -44,6 +50,19 @@ inline float to_float(bfloat16 b) noexcept {
 
 // v rounded to the nearest bfloat16, as a float32.
 inline float round_to_bfloat16(float v) noexcept { return to_float(to_bfloat16(v)); }
+
+// n values rounded to bfloat16, as float32, into out (which may be v): to_bfloat16's rule without branches, so
+// that the loop vectorises.
+inline void round_to_bfloat16(const float* v, std::ptrdiff_t n, float* out) noexcept {
+  for (std::ptrdiff_t k = 0; k < n; ++k) {
+    std::uint32_t u;
+    std::memcpy(&u, v + k, sizeof u);
+    const std::uint32_t nearest = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    const std::uint32_t quiet_nan = (u | 0x00400000u) & 0xffff0000u;
+    const std::uint32_t r = (u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : nearest;
+    std::memcpy(out + k, &r, sizeof r);
+  }
+}
 
 // Two values rounded to bfloat16 side by side in the 32 bits of a float, as vdpbf16ps reads a pair: `first` in
 // the low half. (Carried as a float so that it broadcasts as one.)

@@ -56,7 +56,30 @@ struct Operand<float, bfloat16> {
   }
   static float activation(float v) { return round_to_bfloat16(v); }
   static const float* activations(const float* v, std::ptrdiff_t n, float* out) {
-    for (std::ptrdiff_t k = 0; k < n; ++k) out[k] = round_to_bfloat16(v[k]);
+    round_to_bfloat16(v, n, out);
+    return out;
+  }
+  static std::ptrdiff_t activation_slots(std::ptrdiff_t n) { return n; }
+};
+
+// bfloat16 weights held as float32 (rounded_float): the numbers of Operand<float, bfloat16>, without the
+// widening at each load.
+template <>
+struct Operand<float, rounded_float> {
+  using stored = rounded_float;
+  static constexpr bool rounds_activations = true;
+  static constexpr int row_group = 1;
+  static void pack(const float* from, std::ptrdiff_t n, stored* to) {
+    for (std::ptrdiff_t i = 0; i < n; ++i) to[i] = {round_to_bfloat16(from[i])};
+  }
+  static stored pack_one(float v) { return {round_to_bfloat16(v)}; }
+  template <class P>
+  static P load(const stored* p) {
+    return Eigen::internal::pload<P>(&p->value);
+  }
+  static float activation(float v) { return round_to_bfloat16(v); }
+  static const float* activations(const float* v, std::ptrdiff_t n, float* out) {
+    round_to_bfloat16(v, n, out);
     return out;
   }
   static std::ptrdiff_t activation_slots(std::ptrdiff_t n) { return n; }
