@@ -144,12 +144,16 @@ class Stream {
           if (!on_stacked)
             throw std::invalid_argument("rnnfast::Stream: bfloat16 precision takes a plain cell (no layer norm) "
                                         "and one row, or batch × units up to 64");
-          // Weights that fit in L1 as float: their bytes do not bound a step, so they are held in float (no widening
-          // at each load, no longer dot-product chains); larger ones as bfloat16, half the bytes to read.
+          // Small weights are held in float (no widening at each load, no longer dot-product chains): where their
+          // bytes do not bound a step. Larger ones are stored as bfloat16, half the bytes to read: past L1 for
+          // AVX512-BF16's dot products, past twice L1 for the portable kernel, whose widening costs more than
+          // reading float weights from L2 until then (measured on an AMD Zen 5).
           const Index float_bytes = (input_size + units) * gates * units * Index(sizeof(float));
-          if (float_bytes <= detail::l1_data_cache_bytes() * 9 / 10)
+          const bool paired = detail::bfloat16_kernel() == detail::BfloatKernel::avx512_bf16;
+          const Index l1 = detail::l1_data_cache_bytes();
+          if (float_bytes <= (paired ? l1 * 9 / 10 : 2 * l1))
             stacked.template emplace<bfloat16_in_float>(type, input_size, units, weights, options.peephole);
-          else if (detail::bfloat16_kernel() == detail::BfloatKernel::avx512_bf16)
+          else if (paired)
             stacked.template emplace<bfloat16_pairs>(type, input_size, units, weights, options.peephole);
           else
             stacked.template emplace<bfloat16>(type, input_size, units, weights, options.peephole);

@@ -22,6 +22,8 @@ struct Operand<T, T> {
   static constexpr bool rounds_activations = false;
   // Rows stored together (interleaved), and activations read together: 1, or 2 for pairs (paired_bfloat16).
   static constexpr int row_group = 1;
+  // Whether a packet of weights is converted as it is loaded (more work per row than a plain load).
+  static constexpr bool widens = false;
   // n values of `from` into packed storage.
   static void pack(const T* from, std::ptrdiff_t n, stored* to) { std::copy(from, from + n, to); }
   static stored pack_one(T v) { return v; }
@@ -46,6 +48,7 @@ struct Operand<float, bfloat16> {
   using stored = bfloat16;
   static constexpr bool rounds_activations = true;
   static constexpr int row_group = 1;
+  static constexpr bool widens = true;
   static void pack(const float* from, std::ptrdiff_t n, stored* to) {
     for (std::ptrdiff_t i = 0; i < n; ++i) to[i] = to_bfloat16(from[i]);
   }
@@ -69,6 +72,7 @@ struct Operand<float, rounded_float> {
   using stored = rounded_float;
   static constexpr bool rounds_activations = true;
   static constexpr int row_group = 1;
+  static constexpr bool widens = false;
   static void pack(const float* from, std::ptrdiff_t n, stored* to) {
     for (std::ptrdiff_t i = 0; i < n; ++i) to[i] = {round_to_bfloat16(from[i])};
   }
@@ -95,6 +99,7 @@ struct Operand<float, paired_bfloat16> {
   using stored = paired_bfloat16;
   static constexpr bool rounds_activations = true;
   static constexpr int row_group = 2;
+  static constexpr bool widens = false;
   static stored pack_one(float v) { return {to_bfloat16(v).bits}; }
   static float activation(float v) { return round_to_bfloat16(v); }
   // Pair p of the n activations (rounded; the last one with 0 when n is odd) in out[p], a float's 32 bits: the

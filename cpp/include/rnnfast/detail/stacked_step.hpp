@@ -210,8 +210,10 @@ class StackedStep {
   // starts each step on a block the previous step left whole in L1, where a larger block's first rows are gone
   // by the time its last ones are read. Where a two-packet block fits, or neither does, two it is. Only for
   // 512-bit packets: with narrower ones a one-packet block does too little work per broadcast and row. Depends
-  // on the units, not the inputs, so that Stream and the sequence engine choose alike.
+  // on the units, not the inputs, so that Stream and the sequence engine choose alike. Weights widened at each
+  // load (Operand::widens) spend more per row than a broadcast saves: two-packet blocks for them always.
   bool one_packet_blocks_stay_in_l1() const {
+    if constexpr (Rows::widens) return false;
     const Index packet_bytes = lane_count_ * static_cast<Index>(sizeof(T));
     const Index fits = detail::l1_data_cache_bytes() * 9 / 10;  // room for the state, x·W and the stack
     // one packet of units, every gate, stored as O
