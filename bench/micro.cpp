@@ -350,6 +350,9 @@ int register_all() {
     if (!cell.training_only() && !cell.layer_norm)
       for (Index units : {8, 16, 32, 64, 128, 256})
         for (const char* kernel : {"avx512_bf16", "portable"}) {
+#if !defined(RNNFAST_BFLOAT16_PAIRS)
+          if (std::string(kernel) == "avx512_bf16") continue;  // the build has the portable kernel only
+#endif
           const std::string family = std::string(kernel) == "portable" ? "StreamBfloat16Portable/" : "StreamBfloat16/";
           const std::string name = family + cell.name + "/H" + std::to_string(units);
           benchmark::RegisterBenchmark(name.c_str(), bm_stream_bfloat16, cell, units, kernel)

@@ -227,6 +227,97 @@ void test_stream(const char* name, CellType type, bool peephole) {
       }
 }
 
+// The storages against each other, StackedStep alone (Stream picks one by size): every cell, odd and even inputs
+// and units, every packet width (small H takes narrow packets). Each storage steps from the same state, so they
+// round the same operands and differ only by the order of float sums (bound 1e-5 of the outputs' size).
+template <class O>
+double storage_difference(CellType type, bool peephole, Index D, Index H) {
+  const Index G = rnnfast::gate_count(type) * H, steps = 4;
+  auto to_float = [](const std::vector<double>& d) { return std::vector<float>(d.begin(), d.end()); };
+  const auto kernel = to_float(random_vector(D * G, 11, 0.5 / std::sqrt(std::max(1.0, D / 3.0))));
+  const auto recurrent = to_float(random_vector(H * G, 12, 1.5 / std::sqrt(H)));
+  const auto bias = to_float(random_vector(rnnfast::bias_size(type, H), 13, 0.5));
+  const auto peep = to_float(random_vector(3 * H, 14, 0.5)), x = to_float(random_vector(steps * D, 15, 1.0));
+  const rnnfast::CellWeights<float> w{kernel.data(), recurrent.data(), bias.data(), peephole ? peep.data() : nullptr};
+  rnnfast::StackedStep<float, rnnfast::detail::rounded_float> reference(type, D, H, w, peephole);
+  rnnfast::StackedStep<float, O> tested(type, D, H, w, peephole);
+  std::vector<float> h(H, 0.f), c(H, 0.f), h_ref(H), c_ref(H), h_out(H), c_out(H);
+  std::vector<float> scratch_ref(std::max<Index>(1, reference.scratch_width()));
+  std::vector<float> scratch(std::max<Index>(1, tested.scratch_width()));
+  double worst = 0, scale = 1;
+  for (Index t = 0; t < steps; ++t) {
+    reference.step(1, x.data() + t * D, h.data(), c.data(), h_ref.data(), c_ref.data(), scratch_ref.data());
+    tested.step(1, x.data() + t * D, h.data(), c.data(), h_out.data(), c_out.data(), scratch.data(), t % 2 == 1);
+    for (Index j = 0; j < H; ++j) {
+      worst = std::max({worst, std::abs(double(h_out[j]) - h_ref[j]), std::abs(double(c_out[j]) - c_ref[j])});
+      scale = std::max(scale, std::abs(double(h_ref[j])));
+    }
+    h = h_ref;
+    c = c_ref;
+  }
+  return worst / scale;
+}
+
+void test_storages() {
+  const struct {
+    const char* name;
+    CellType type;
+    bool peephole;
+  } cells[] = {{"simple_rnn_tanh", CellType::simple_rnn_tanh, false}, {"lstm", CellType::lstm, false},
+               {"lstm_peephole", CellType::lstm, true},                {"gru", CellType::gru, false},
+               {"gru_reset_before", CellType::gru_reset_before, false}};
+  for (const auto& cell : cells)
+    for (Index D : {1, 2, 7, 16, 31})
+      for (Index H : {1, 2, 3, 5, 8, 13, 16, 17, 33, 64, 65}) {
+        const std::string what = std::string(cell.name) + " D=" + std::to_string(D) + " H=" + std::to_string(H);
+        const double bf16 = storage_difference<bfloat16>(cell.type, cell.peephole, D, H);
+        check(bf16 < 1e-5, what + ": bfloat16 storage differs from bfloat16 in float by " + std::to_string(bf16));
+#if defined(RNNFAST_BFLOAT16_PAIRS)
+        const double pairs = storage_difference<rnnfast::detail::paired_bfloat16>(cell.type, cell.peephole, D, H);
+        check(pairs < 1e-5, what + ": row pairs differ from bfloat16 in float by " + std::to_string(pairs));
+#endif
+      }
+}
+
+// An infinite input saturates the gates of every storage; no NaN may reach the state (the padding of an odd
+// number of units must not enter a product: inf · 0 there would be NaN).
+template <class O>
+void test_infinite_input(const char* storage) {
+  for (CellType type : {CellType::gru_reset_before, CellType::gru, CellType::lstm, CellType::simple_rnn_tanh})
+    for (Index H : {5, 17}) {
+      const Index D = 3, G = rnnfast::gate_count(type) * H;
+      std::vector<float> kernel(D * G, 0.25f), recurrent(H * G, 0.1f), bias(rnnfast::bias_size(type, H), 0.f);
+      rnnfast::StackedStep<float, O> step(type, D, H, {kernel.data(), recurrent.data(), bias.data()});
+      std::vector<float> x = {std::numeric_limits<float>::infinity(), 1.f, -1.f}, h(H, 0.5f), c(H, 0.5f);
+      std::vector<float> h_out(H), c_out(H), scratch(std::max<Index>(1, step.scratch_width()));
+      step.step(1, x.data(), h.data(), c.data(), h_out.data(), c_out.data(), scratch.data());
+      for (Index j = 0; j < H; ++j)
+        check(!std::isnan(h_out[j]), std::string(storage) + ": an infinite input gave NaN, H=" + std::to_string(H));
+    }
+}
+
+// Stream picks the storage by the weights' size: each one is reached.
+void test_stream_storage_choice() {
+  auto kernel_of = [](Index H) {
+    const Index G = 4 * H;
+    std::vector<float> k(G, 0.1f), r(H * G, 0.01f), b(G, 0.f);
+    rnnfast::CellOptions bf16;
+    bf16.precision = rnnfast::Precision::bfloat16;
+    return std::string(rnnfast::Stream<float>(CellType::lstm, 1, H, {k.data(), r.data(), b.data()}, bf16).kernel());
+  };
+  check(kernel_of(8) == "stacked bfloat16 in float", "a small bfloat16 Stream holds its weights in float");
+  setenv("RNNFAST_BFLOAT16_KERNEL", "portable", 1);
+  check(kernel_of(128) == "stacked bfloat16", "a large bfloat16 Stream on the portable kernel stores bfloat16");
+  unsetenv("RNNFAST_BFLOAT16_KERNEL");
+#if defined(RNNFAST_BFLOAT16_PAIRS)
+  check(kernel_of(128) == "stacked bfloat16 pairs", "a large bfloat16 Stream on AVX512-BF16 stores row pairs");
+#endif
+  std::vector<float> k(4, 0.1f), r(4, 0.1f), b(4, 0.f);
+  check(std::string(rnnfast::Stream<float>(CellType::lstm, 1, 1, {k.data(), r.data(), b.data()}).kernel()) ==
+            "stacked",
+        "a float32 Stream of one row steps on the stacked kernel");
+}
+
 void test_refusals() {
   std::vector<float> k(4 * 8, 0.1f), r(4 * 8 * 2, 0.1f), b(8, 0.f), norm(18 * 2, 1.f);
   rnnfast::CellOptions bf16;
@@ -250,6 +341,8 @@ void test_refusals() {
          "a float64 bfloat16 stream is refused");
   throws([&] { rnnfast::Recurrent<float> e(CellType::lstm, 1, 2, bf16); },
          "the sequence engine refuses bfloat16");
+  throws([&] { rnnfast::Model<float>().add_recurrent(CellType::lstm, 1, 2, {k.data(), r.data(), b.data()}, bf16); },
+         "a Model refuses bfloat16");
 }
 
 }  // namespace
@@ -266,7 +359,8 @@ int main() {
 #if defined(EIGEN_VECTORIZE_AVX512)
   test_load<Eigen::internal::Packet16f>("Packet16f");
 #endif
-  // Every kernel this build has: the portable one, and AVX512-BF16's where the build targets it.
+  // Every kernel this build has: the portable one, and AVX512-BF16's where the build targets it. (Streams of
+  // small weights hold them in float whatever the kernel; the larger sizes reach the kernel's own storage.)
   for (const char* kernel : {"portable", "avx512_bf16"}) {
     setenv("RNNFAST_BFLOAT16_KERNEL", kernel, 1);
     const bool paired = rnnfast::detail::bfloat16_kernel() == rnnfast::detail::BfloatKernel::avx512_bf16;
@@ -291,6 +385,13 @@ int main() {
   }
   check(refused, "an unknown RNNFAST_BFLOAT16_KERNEL is refused");
   unsetenv("RNNFAST_BFLOAT16_KERNEL");
+  test_storages();
+  test_infinite_input<rnnfast::detail::rounded_float>("bfloat16 in float");
+  test_infinite_input<bfloat16>("bfloat16");
+#if defined(RNNFAST_BFLOAT16_PAIRS)
+  test_infinite_input<rnnfast::detail::paired_bfloat16>("row pairs");
+#endif
+  test_stream_storage_choice();
   test_refusals();
   std::printf("%s\n", g_failures == 0 ? "all bfloat16 tests passed" : "bfloat16 tests FAILED");
   return g_failures == 0 ? 0 : 1;

@@ -33,9 +33,9 @@ inline CellType cell_type(const std::string& name) {
 
 // How a cell's products multiply. full: in the engine's type T. bfloat16 (T = float; Keras' mixed_bfloat16):
 // the weights and the activations entering each product (the inputs, h_{t-1}, a GRU's r⊙h_{t-1}) rounded to
-// bfloat16, to nearest even, the sums accumulated in float; the gates, states and norms stay float. So far a
-// Stream's (its kernel for the plain cells, one row or batch × units up to 64); the sequence engine multiplies
-// at full precision only.
+// bfloat16, to nearest even, the sums accumulated in float; the gates and states stay float. A Stream's, for the
+// plain cells (its stacked kernel: one row, or batch × units up to 64); the sequence engine, and so Model and
+// RecurrentLayer, multiply at full precision only and refuse it.
 enum class Precision { full, bfloat16 };
 
 // Variants of a cell type.

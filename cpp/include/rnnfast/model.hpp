@@ -77,6 +77,8 @@ class Model {
   // Appends a recurrent layer: weights in Keras' layouts as for Stream (copied, so they may be freed after).
   Model& add_recurrent(CellType type, Index input_size, Index units, const CellWeights<T>& weights,
                        CellOptions options = {}) {
+    if (options.precision != Precision::full)
+      throw std::invalid_argument("rnnfast::Model: layers multiply at full precision (bfloat16 runs on a Stream)");
     chain(input_size);  // before the weights are read: their size follows from input_size
     layers_.emplace_back(RecurrentStage(type, input_size, units, weights, options));
     finish(input_size, units);

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <type_traits>
 #include <stdexcept>
 #include <utility>
@@ -38,10 +39,10 @@ class Stream {
   // unused stand-in.
   template <class O>
   using FloatStep = std::conditional_t<std::is_same_v<T, float>, StackedStep<float, O>, StackedStep<T>>;
-#if defined(__AVX512BF16__)
+#if defined(RNNFAST_BFLOAT16_PAIRS)
   using PairedStep = FloatStep<detail::paired_bfloat16>;
 #else
-  using PairedStep = StackedStep<T>;
+  using PairedStep = StackedStep<T>;  // never built: this build has no AVX512-BF16 kernel
 #endif
   // The stacked steps (the fast path of the plain cells): full precision; bfloat16 held in float (small weights),
   // stored as bfloat16, or in row pairs for AVX512-BF16 (Precision::bfloat16); none: the generic step.
@@ -78,7 +79,15 @@ class Stream {
   CellType type() const noexcept { return model_->type; }
   bool has_cell_state() const noexcept { return rnnfast::has_cell_state(model_->type); }
   // The Stream's copy of the weights (Keras layouts), e.g. for the sequence engine.
+  // (With Precision::bfloat16 these are the weights as given; the products round them.)
   const CellWeights<T>& weights() const noexcept { return model_->weights; }
+  // The step kernel this Stream runs, for diagnostics and tests: "generic" (the batched gate passes), "stacked"
+  // (StackedStep, full precision), "stacked bfloat16 in float", "stacked bfloat16", "stacked bfloat16 pairs".
+  const char* kernel() const noexcept {
+    static constexpr const char* names[] = {"generic", "stacked", "stacked bfloat16 in float", "stacked bfloat16",
+                                            "stacked bfloat16 pairs"};
+    return names[model_->stacked.index()];
+  }
   // A number no other copy of weights in this process has (copies of a Stream share theirs): a Workspace's
   // weights_version for calls with weights(), which never change.
   std::uint64_t weights_id() const noexcept { return model_->id; }
@@ -143,18 +152,21 @@ class Stream {
         if constexpr (std::is_same_v<T, float>) {
           if (!on_stacked)
             throw std::invalid_argument("rnnfast::Stream: bfloat16 precision takes a plain cell (no layer norm) "
-                                        "and one row, or batch × units up to 64");
-          // Small weights are held in float (no widening at each load, no longer dot-product chains): where their
-          // bytes do not bound a step. Larger ones are stored as bfloat16, half the bytes to read: past L1 for
-          // AVX512-BF16's dot products, past twice L1 for the portable kernel, whose widening costs more than
-          // reading float weights from L2 until then (measured on an AMD Zen 5).
+                                        "and one row, or batch × units up to " +
+                                        std::to_string(kStackedMaxRowUnits));
+          // Small weights are held in float (no widening at each load, dot-product chains as short as float's):
+          // where their bytes do not bound a step. Larger ones are stored as bfloat16, half the bytes to read: past
+          // L1 for AVX512-BF16's dot products, past twice L1 for the portable kernel, whose widening costs more
+          // than reading float weights from L2 until then.
           const Index float_bytes = (input_size + units) * gates * units * Index(sizeof(float));
           const bool paired = detail::bfloat16_kernel() == detail::BfloatKernel::avx512_bf16;
           const Index l1 = detail::l1_data_cache_bytes();
           if (float_bytes <= (paired ? l1 * 9 / 10 : 2 * l1))
             stacked.template emplace<bfloat16_in_float>(type, input_size, units, weights, options.peephole);
+#if defined(RNNFAST_BFLOAT16_PAIRS)
           else if (paired)
             stacked.template emplace<bfloat16_pairs>(type, input_size, units, weights, options.peephole);
+#endif
           else
             stacked.template emplace<bfloat16>(type, input_size, units, weights, options.peephole);
           return;

@@ -15,23 +15,32 @@
 #include <immintrin.h>
 #endif
 
+// Whether this build has the kernel of AVX512-BF16's dot products of pairs: the instructions at every packet width
+// (AVX512-VL for the 256- and 128-bit ones) and Eigen's AVX-512 packets.
+#if defined(__AVX512BF16__) && defined(__AVX512VL__) && defined(__AVX512BW__) && defined(EIGEN_VECTORIZE_AVX512)
+#define RNNFAST_BFLOAT16_PAIRS 1
+#endif
+
 namespace rnnfast::detail {
 
 struct bfloat16 {
   std::uint16_t bits = 0;
 };
+static_assert(sizeof(bfloat16) == 2, "bfloat16 is 16 bits");
 
 // bfloat16 values held as float32: weights rounded to bfloat16 once and multiplied at the float FMAs' speed, for
 // weights small enough that their bytes do not bound a step.
 struct rounded_float {
   float value = 0;
 };
+static_assert(sizeof(rounded_float) == sizeof(float), "rounded_float is a float");
 
 // bfloat16 weights whose rows are stored in pairs for AVX512-BF16's dot products of pairs (vdpbf16ps): rows 2p
 // and 2p + 1 interleaved, value j of row 2p at 2j and of row 2p + 1 at 2j + 1 of the pair's storage.
 struct paired_bfloat16 {
   std::uint16_t bits = 0;
 };
+static_assert(sizeof(paired_bfloat16) == 2, "paired_bfloat16 is 16 bits");
 
 inline bfloat16 to_bfloat16(float v) noexcept {
   std::uint32_t u;
@@ -52,7 +61,7 @@ inline float to_float(bfloat16 b) noexcept {
 inline float round_to_bfloat16(float v) noexcept { return to_float(to_bfloat16(v)); }
 
 // n values rounded to bfloat16, as float32, into out (which may be v): to_bfloat16's rule without branches, so
-// that the loop vectorises.
+// that compilers may vectorise the loop.
 inline void round_to_bfloat16(const float* v, std::ptrdiff_t n, float* out) noexcept {
   for (std::ptrdiff_t k = 0; k < n; ++k) {
     std::uint32_t u;
@@ -64,22 +73,15 @@ inline void round_to_bfloat16(const float* v, std::ptrdiff_t n, float* out) noex
   }
 }
 
-// Two values rounded to bfloat16 side by side in the 32 bits of a float, as vdpbf16ps reads a pair: `first` in
-// the low half. (Carried as a float so that it broadcasts as one.)
-inline float bfloat16_pair(float first, float second) noexcept {
-  const std::uint32_t u = std::uint32_t(to_bfloat16(first).bits) | (std::uint32_t(to_bfloat16(second).bits) << 16);
-  float v;
-  std::memcpy(&v, &u, sizeof v);
-  return v;
-}
-
 // The kernel of bfloat16 products: the widening loads and float FMAs of any CPU (portable), or AVX512-BF16's dot
-// products of pairs where the build targets it. The environment variable RNNFAST_BFLOAT16_KERNEL=portable caps
-// the choice (so both can be tested on one machine); any other value than portable or avx512_bf16 is refused.
+// products of pairs where the build targets it (RNNFAST_BFLOAT16_PAIRS). The environment variable
+// RNNFAST_BFLOAT16_KERNEL=portable caps the choice (so both can be tested on one machine); any other value than
+// portable or avx512_bf16 is refused. It is read each time a bfloat16 Stream is built: set it before, not while
+// other threads build Streams.
 enum class BfloatKernel { portable, avx512_bf16 };
 
 inline BfloatKernel bfloat16_kernel() {
-#if defined(__AVX512BF16__)
+#if defined(RNNFAST_BFLOAT16_PAIRS)
   constexpr BfloatKernel best = BfloatKernel::avx512_bf16;
 #else
   constexpr BfloatKernel best = BfloatKernel::portable;

@@ -1,7 +1,9 @@
 // How a packed weight operand is stored and enters the arithmetic: weights of type O, converted to the engine's
-// type T when they are loaded into a register, the products accumulated in T. The packed products
-// (packed_gemm.hpp, PackedGates) and the stacked-step kernels read their weights only through this trait, so a
-// narrower storage type (bfloat16, int8 with scales) is one more specialisation, not another kernel.
+// type T when they are loaded into a register, the products accumulated in T, and how the activations they
+// multiply enter the products. The packed products (packed_gemm.hpp, PackedGates) and the stacked-step kernels
+// read their weights through this trait, so a narrower storage type (bfloat16, int8 with scales) is one more
+// specialisation; only weights in row pairs (paired_bfloat16) take a kernel loop of their own
+// (stacked_kernel.hpp's add_pairs), since their instruction multiplies two rows at once.
 #pragma once
 
 #include <Eigen/Core>
@@ -79,7 +81,7 @@ struct Operand<float, rounded_float> {
   static stored pack_one(float v) { return {round_to_bfloat16(v)}; }
   template <class P>
   static P load(const stored* p) {
-    return Eigen::internal::pload<P>(&p->value);
+    return Eigen::internal::pload<P>(reinterpret_cast<const float*>(p));
   }
   static float activation(float v) { return round_to_bfloat16(v); }
   static const float* activations(const float* v, std::ptrdiff_t n, float* out) {
@@ -89,11 +91,11 @@ struct Operand<float, rounded_float> {
   static std::ptrdiff_t activation_slots(std::ptrdiff_t n) { return n; }
 };
 
-#if defined(__AVX512BF16__)
+#if defined(RNNFAST_BFLOAT16_PAIRS)
 // bfloat16 weights in row pairs, multiplied by AVX512-BF16's dot products of pairs (vdpbf16ps: two products of
 // bfloat16 values summed into each float lane per instruction, twice the float FMA rate); activations read in
-// pairs too. The same numbers as Operand<float, bfloat16> up to the order of the sums (and subnormal operands,
-// which the instruction treats as zero).
+// pairs too. The same numbers as Operand<float, bfloat16> up to the order of the sums, except for subnormals:
+// the conversion and the dot products treat subnormal inputs as zero and flush subnormal results.
 template <>
 struct Operand<float, paired_bfloat16> {
   using stored = paired_bfloat16;
@@ -103,14 +105,15 @@ struct Operand<float, paired_bfloat16> {
   static stored pack_one(float v) { return {to_bfloat16(v).bits}; }
   static float activation(float v) { return round_to_bfloat16(v); }
   // Pair p of the n activations (rounded; the last one with 0 when n is odd) in out[p], a float's 32 bits: the
-  // bfloat16 values in order, 16 at a time by vcvtneps2bf16 (which reads subnormal inputs as zero). out may be v
-  // (each store lands on values already read).
+  // bfloat16 values in order, 16 at a time by vcvtneps2bf16 (subnormal inputs as zero), the last ones under a
+  // mask. out may be v (each store lands on values already read).
   static const float* activations(const float* v, std::ptrdiff_t n, float* out) {
-    std::ptrdiff_t k = 0;
-    for (; k + 16 <= n; k += 16)
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + k / 2),
-                          (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(v + k)));
-    for (; k < n; k += 2) out[k / 2] = bfloat16_pair(v[k], k + 1 < n ? v[k + 1] : 0.f);
+    for (std::ptrdiff_t k = 0; k < n; k += 16) {
+      const std::ptrdiff_t left = n - k < 16 ? n - k : 16;
+      const __mmask16 read = static_cast<__mmask16>((1u << left) - 1u);
+      const __mmask16 write = static_cast<__mmask16>((1u << (left + (left & 1))) - 1u);  // up to the pair's end
+      _mm256_mask_storeu_epi16(out + k / 2, write, (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(read, v + k)));
+    }
     return out;
   }
   static std::ptrdiff_t activation_slots(std::ptrdiff_t n) { return (n + 1) / 2; }

@@ -226,7 +226,7 @@ class StackedStep {
     packets_per_block_ = NB;
     blocks_ = (units_ + block_units() - 1) / block_units();
     kernel_ = kernel_of<P, NB, false>();
-    product_kernel_ = kernel_of<P, NB, true>();
+    if constexpr (!Rows::rounds_activations) product_kernel_ = kernel_of<P, NB, true>();  // see step_from_product
   }
   // FromProduct: the step's x·W is given instead of x.
   template <class P, int NB, bool FromProduct>

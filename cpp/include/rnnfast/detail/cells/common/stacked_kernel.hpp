@@ -86,7 +86,7 @@ struct Sums {
       }
     }
   }
-#if defined(__AVX512BF16__)
+#if defined(RNNFAST_BFLOAT16_PAIRS)
   // Row pairs: pair p of v (two bfloat16 in a float's bits) · the pair's interleaved packets, one vdpbf16ps each.
   template <int... Slots>
   void add_pairs(const T* v, Index pairs, const O* m, std::integer_sequence<int, Slots...>) {

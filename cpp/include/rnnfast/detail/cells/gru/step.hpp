@@ -42,7 +42,7 @@ void reset_before_kernel(const StackedWeights<T, O>& w, const T* x, const T* h_p
   const Index H = w.units, Hp = w.padded_units();
   T* z_all = scratch;
   T* xh_all = scratch + Hp;
-  T* rh = scratch + 2 * Hp;  // r⊙h_{t-1}, the candidate product's input (zero past H)
+  T* rh = scratch + 2 * Hp;  // r⊙h_{t-1}, the candidate product's input (its H values; the rest unread)
   for (Index b = 0; b < w.blocks; ++b) {
     Sums<P, 3 * NB, O> sums(w.bias + b * 3 * W);
     add_input<NB, FromProduct>(w, sums, x, b, 3, SlotsOf<NB, 0, 1, 2>{});
@@ -55,7 +55,7 @@ void reset_before_kernel(const StackedWeights<T, O>& w, const T* x, const T* h_p
       pstoreu(rh + u, s.reset_h);
     }
   }
-  Operand<T, O>::activations(rh, Hp, rh);  // r⊙h_{t-1} as the candidate's product reads it
+  Operand<T, O>::activations(rh, H, rh);  // r⊙h_{t-1} as the candidate's product reads it (its H values only)
   for (Index b = 0; b < w.blocks; ++b) {
     Sums<P, NB, O> sums(xh_all + b * W);
     sums.add(rh, H, w.candidate + b * w.recurrent_rows * W, SlotsOf<NB, 0>{});

@@ -14,8 +14,7 @@ namespace rnnfast::detail::simple_rnn {
 
 template <class P, int NB, Activation Act, bool FromProduct, class T, class O>
 void step_kernel(const StackedWeights<T, O>& w, const T* x, const T*, const T* h_product, const T*, T* h, T*, T*,
-                 Index b0,
-                 Index b1, bool reverse) {
+                 Index b0, Index b1, bool reverse) {
   constexpr Index L = packet_lanes<P>, W = NB * L;
   const Index H = w.units;
   for (Index j = b0; j < b1; ++j) {
