@@ -426,7 +426,8 @@ def machine_line(machine: dict) -> str:
     return "; ".join(parts)
 
 
-def software_line(software: dict, peers: bool = True) -> str:
+def software_line(software: dict, peers: bool = True, source: bool = True) -> str:
+    """The software of a run; `source`: with the commit it ran from."""
     parts = [f"Python {software.get('python')}"]
     if software.get("numpy"):
         parts.append(f"NumPy {software['numpy']}")
@@ -449,9 +450,9 @@ def software_line(software: dict, peers: bool = True) -> str:
         parts.append(f"torch {software['torch']['version']}")
     if peers and software.get("onnxruntime"):
         parts.append(f"onnxruntime {software['onnxruntime']['version']}")
-    source = software.get("source") or {}
-    if source.get("git_commit"):
-        parts.append(f"commit {source['git_commit'][:10]}" + (" with local changes" if source.get("git_dirty") else ""))
+    tree = software.get("source") or {}
+    if source and tree.get("git_commit"):
+        parts.append(f"commit {tree['git_commit'][:10]}" + (" with local changes" if tree.get("git_dirty") else ""))
     return ", ".join(parts)
 
 
@@ -735,8 +736,10 @@ def readme_table(runs: list[dict]) -> str:
     if run is None:
         return "No compare run is recorded in the results folder.\n"
     peers = (run.get("options") or {}).get("peers", True)
-    lines = [f"Measured on {machine_line(run['machine'])}; {software_line(run['software'], peers)} "
-             f"({(run.get('finished_utc') or '')[:10]}); median ms per call, ratios: the peer's time over rnnfast's.",
+    # The machine and the engines only: the README describes the software, the results file keeps the run's
+    # commit and time.
+    lines = [f"Measured on {machine_line(run['machine'])}; {software_line(run['software'], peers, source=False)}; "
+             "median ms per call, ratios: the peer's time over rnnfast's.",
              "", COMPARE_HEADER]
     data = _values(run, is_seq, lambda x: (x["case"], x["cell"], x["threads"]))
     for (case, cell, threads), ms in sorted(data.items(), key=lambda kv: _row_order(kv[0])):
