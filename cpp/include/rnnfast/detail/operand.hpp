@@ -20,7 +20,7 @@ struct Operand;
 template <class T>
 struct Operand<T, T> {
   using stored = T;
-  // Whether the activations a product multiplies with these weights enter it rounded (activation()).
+  // Whether the activations a product multiplies with these weights enter it rounded (activations()).
   static constexpr bool rounds_activations = false;
   // Rows stored together (interleaved), and activations read together: 1, or 2 for pairs (paired_bfloat16).
   static constexpr int row_group = 1;
@@ -34,11 +34,19 @@ struct Operand<T, T> {
   static P load(const stored* p) {
     return Eigen::internal::pload<P>(p);
   }
-  // An activation (an input or a state) as it enters a product with these weights.
-  static T activation(T v) { return v; }
-  // n activations as the products read them: v itself here; else written to `out` (activation_slots(n) values;
+  // n activations (inputs or states) as the products read them: v itself here; else written to `out` (activation_slots(n) values;
   // `out` may be v).
   static const T* activations(const T* v, std::ptrdiff_t, T*) { return v; }
+  static std::ptrdiff_t activation_slots(std::ptrdiff_t n) { return n; }
+};
+
+// How activations enter the products of bfloat16 weights: rounded to bfloat16 (held in float), one slot each.
+struct BfloatActivations {
+  static constexpr bool rounds_activations = true;
+  static const float* activations(const float* v, std::ptrdiff_t n, float* out) {
+    round_to_bfloat16(v, n, out);
+    return out;
+  }
   static std::ptrdiff_t activation_slots(std::ptrdiff_t n) { return n; }
 };
 
@@ -46,9 +54,8 @@ struct Operand<T, T> {
 // activations alike — are rounded to bfloat16 and whose sums accumulate in float32. Half the bytes of float32
 // weights to read at every step; a product of two bfloat16 values is exact in float32.
 template <>
-struct Operand<float, bfloat16> {
+struct Operand<float, bfloat16> : BfloatActivations {
   using stored = bfloat16;
-  static constexpr bool rounds_activations = true;
   static constexpr int row_group = 1;
   static constexpr bool widens = true;
   static void pack(const float* from, std::ptrdiff_t n, stored* to) {
@@ -59,20 +66,13 @@ struct Operand<float, bfloat16> {
   static P load(const stored* p) {
     return load_bfloat16<P>(p);
   }
-  static float activation(float v) { return round_to_bfloat16(v); }
-  static const float* activations(const float* v, std::ptrdiff_t n, float* out) {
-    round_to_bfloat16(v, n, out);
-    return out;
-  }
-  static std::ptrdiff_t activation_slots(std::ptrdiff_t n) { return n; }
 };
 
 // bfloat16 weights held as float32 (rounded_float): the numbers of Operand<float, bfloat16>, without the
 // widening at each load.
 template <>
-struct Operand<float, rounded_float> {
+struct Operand<float, rounded_float> : BfloatActivations {
   using stored = rounded_float;
-  static constexpr bool rounds_activations = true;
   static constexpr int row_group = 1;
   static constexpr bool widens = false;
   static void pack(const float* from, std::ptrdiff_t n, stored* to) {
@@ -83,12 +83,6 @@ struct Operand<float, rounded_float> {
   static P load(const stored* p) {
     return Eigen::internal::pload<P>(reinterpret_cast<const float*>(p));
   }
-  static float activation(float v) { return round_to_bfloat16(v); }
-  static const float* activations(const float* v, std::ptrdiff_t n, float* out) {
-    round_to_bfloat16(v, n, out);
-    return out;
-  }
-  static std::ptrdiff_t activation_slots(std::ptrdiff_t n) { return n; }
 };
 
 #if defined(RNNFAST_BFLOAT16_PAIRS)
@@ -103,7 +97,6 @@ struct Operand<float, paired_bfloat16> {
   static constexpr int row_group = 2;
   static constexpr bool widens = false;
   static stored pack_one(float v) { return {to_bfloat16(v).bits}; }
-  static float activation(float v) { return round_to_bfloat16(v); }
   // Pair p of the n activations (rounded; the last one with 0 when n is odd) in out[p], a float's 32 bits: the
   // bfloat16 values in order, 16 at a time by vcvtneps2bf16 (subnormal inputs as zero), the last ones under a
   // mask. out may be v (each store lands on values already read).

@@ -185,7 +185,7 @@ inline void add_input(const StackedWeights<T, O>& w, S& sums, const T* x, Index 
 }
 
 // A stacked-step kernel: one row's step for blocks [b0, b1) (see StackedStep::step_from_product). h_product is
-// h_prev as the recurrent product reads it (rounded as the weights are, see Operand::activation; else h_prev).
+// h_prev as the recurrent product reads it (rounded as the weights are, see Operand::activations; else h_prev).
 template <class T, class O>
 using StackedKernel = void (*)(const StackedWeights<T, O>&, const T* x, const T* h_prev, const T* h_product,
                                const T* c_prev, T* h, T* c, T* scratch, Index b0, Index b1, bool reverse);
